@@ -1,0 +1,70 @@
+"""Fixtures shared by the whole suite.
+
+Services are real: PostgreSQL, Redis and (started per test) an SMTP server.
+A service that is down makes the tests that need it skip locally with a
+message saying how to start it, and *fail* under CI (``CI=true``), so a
+green CI run always means the tests really ran.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+from django.conf import settings
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+_START_HINTS = {
+    "postgresql": "start it with: pg_ctlcluster --skip-systemctl-redirect "
+    "$(ls /etc/postgresql) main start (or run .ci/run)",
+    "redis": "start it with: redis-server --daemonize yes --bind 127.0.0.1 "
+    "--port 6379 --save '' --appendonly no (or run .ci/run)",
+}
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _service_up(name: str) -> tuple[bool, str]:
+    if name == "postgresql":
+        host, port = settings.PG_HOST, int(settings.PG_PORT)
+    else:
+        from urllib.parse import urlsplit
+
+        url = urlsplit(settings.REDIS_URL)
+        host, port = url.hostname or "127.0.0.1", url.port or 6379
+    return _reachable(host, port), f"{name} is not reachable at {host}:{port}"
+
+
+def pytest_collection_modifyitems(config, items):
+    uses_pg = settings.DB == "postgresql"
+    for name in ("postgresql", "redis"):
+        marked = [item for item in items if item.get_closest_marker(name)]
+        if name == "postgresql" and not uses_pg:
+            # The PostgreSQL-only tests run in the PostgreSQL pass of the suite.
+            for item in marked:
+                item.add_marker(
+                    pytest.mark.skip(reason="PostgreSQL-only; this pass is SQLite")
+                )
+            continue
+        if not marked and not (name == "postgresql" and uses_pg):
+            continue
+        up, why = _service_up(name)
+        if up:
+            continue
+        message = f"{why}; {_START_HINTS[name]}"
+        if IN_CI:
+            raise pytest.UsageError(f"CI needs every service: {message}")
+        for item in marked if name != "postgresql" else items:
+            item.add_marker(pytest.mark.skip(reason=message))
+
+
+def pytest_report_header(config):
+    return f"oneloop tests on {settings.DB} (ENGINE {settings.DATABASES['default']['ENGINE']})"

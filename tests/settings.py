@@ -1,0 +1,80 @@
+"""Settings for oneloop's own test suite.
+
+``ONELOOP_TEST_DB`` picks the database the suite runs on: ``postgresql``
+(default) or ``sqlite``. The PostgreSQL server comes from ``ONELOOP_TEST_PG_*``
+(host 127.0.0.1, port 5432, user postgres, trust auth); Redis from
+``ONELOOP_TEST_REDIS_URL``.
+"""
+
+import os
+
+DB = os.environ.get("ONELOOP_TEST_DB", "postgresql")
+PG_HOST = os.environ.get("ONELOOP_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = os.environ.get("ONELOOP_TEST_PG_PORT", "5432")
+PG_USER = os.environ.get("ONELOOP_TEST_PG_USER", "postgres")
+REDIS_URL = os.environ.get("ONELOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+SECRET_KEY = "oneloop-tests-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["*"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "oneloop",
+    "tests.testapp",
+]
+
+if DB == "postgresql":
+    DATABASES = {
+        "default": {
+            "ENGINE": "oneloop.db.backends.postgresql",
+            "NAME": "oneloop",
+            "USER": PG_USER,
+            "HOST": PG_HOST,
+            "PORT": PG_PORT,
+            "OPTIONS": {"pool": {"min_size": 1, "max_size": 30, "timeout": 10}},
+            "TEST": {"NAME": "test_oneloop"},
+        }
+    }
+elif DB == "sqlite":
+    DATABASES = {
+        "default": {
+            "ENGINE": "oneloop.db.backends.sqlite3",
+            "NAME": os.environ.get("ONELOOP_TEST_SQLITE_NAME", "oneloop-test.sqlite3"),
+            "TEST": {"NAME": os.environ.get("ONELOOP_TEST_SQLITE_TEST_NAME", "")},
+        }
+    }
+else:
+    raise RuntimeError(f"ONELOOP_TEST_DB must be postgresql or sqlite, not {DB!r}")
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "tests.testapp.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
