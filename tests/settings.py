@@ -41,7 +41,7 @@ if DB == "postgresql":
             "HOST": PG_HOST,
             "PORT": PG_PORT,
             "OPTIONS": {"pool": {"min_size": 1, "max_size": 30, "timeout": 10}},
-            "TEST": {"NAME": "test_oneloop"},
+            "TEST": {"NAME": os.environ.get("ONELOOP_TEST_PG_NAME", "test_oneloop")},
         }
     }
 elif DB == "sqlite":
