@@ -1,0 +1,1 @@
+"""Cache backends: ``oneloop.cache.backends.redis.RedisCache``."""
