@@ -1,0 +1,328 @@
+"""In-process measurements (P1 per-query latency, P7 crossing cost, and the
+quick run's 20-way concurrency), one system per process.
+
+Each measurement runs in a fresh interpreter so that stock Django is measured
+with oneloop not even imported. The parent calls :func:`measure`, which starts
+``python -m bench.inproc MODE SYSTEM`` and reads one JSON line back.
+
+Systems:
+
+``stock-sync``
+    Django's own ENGINE, ``first()``, no event loop.
+``stock-async``
+    Django's own ENGINE, ``afirst()`` on an event loop (asgiref thread hop).
+``oneloop-async``
+    oneloop installed, oneloop ENGINE, ``afirst()`` on the event loop.
+``oneloop-sync``
+    oneloop installed, oneloop ENGINE, sync ``first()`` in a function run with
+    ``oneloop.run_sync`` (concurrency through ``oneloop.gather``).
+``psycopg-sync`` / ``psycopg-async``
+    raw psycopg 3 connection, the same SQL Django sends; no ORM (the floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.db import ROWS, Target, wait_sql
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+LOOKUP_SQL = (
+    'SELECT "bench_item"."id", "bench_item"."n", "bench_item"."name", '
+    '"bench_item"."value" FROM "bench_item" WHERE "bench_item"."n" = %s '
+    'ORDER BY "bench_item"."id" ASC LIMIT 1'
+)
+"""What ``Item.objects.filter(n=k).first()`` sends; used by the raw peers."""
+
+DJANGO_SYSTEM = {
+    "stock-sync": "stock",
+    "stock-async": "stock",
+    "oneloop-async": "oneloop",
+    "oneloop-sync": "oneloop",
+    "psycopg-sync": "stock",
+    "psycopg-async": "stock",
+    "asgiref": "stock",
+    "oneloop-bridge": "oneloop",
+}
+
+
+def measure(
+    mode: str, system: str, target: Target, timeout: float = 300, **options: Any
+) -> dict[str, Any]:
+    """Run one measurement in a child interpreter and return its JSON result.
+
+    A failure is returned as ``{"error": ...}`` rather than raised, so one
+    broken system does not hide the others' numbers.
+    """
+    env = {
+        **os.environ,
+        **target.env(),
+        "BENCH_SYSTEM": DJANGO_SYSTEM[system],
+        "BENCH_POOL": str(options.pop("pool", 25)),
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+    }
+    args = [sys.executable, "-m", "bench.inproc", mode, system]
+    for key, value in options.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    try:
+        done = subprocess.run(
+            args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        errors = [line for line in lines if not line.startswith((" ", "\t"))]
+        return {"error": (errors or lines or [f"exit status {done.returncode}"])[-1]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- the child side -----------------------------------------------------------
+
+
+def _new_loop() -> tuple[asyncio.AbstractEventLoop, str]:
+    """uvloop when installed (what uvicorn uses), else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop(), "asyncio"
+    return uvloop.new_event_loop(), "uvloop"
+
+
+def _keys(count: int) -> list[int]:
+    """Lookup keys spread over the table, the same for every system."""
+    return [(i * 7919) % ROWS for i in range(count)]
+
+
+def _time_sync(fn: Callable[[int], Any], calls: int, repeats: int) -> list[float]:
+    """µs per call of ``fn(key)``, one figure per repeat."""
+    keys = _keys(calls)
+    for k in keys[: max(20, calls // 10)]:  # warm-up: connection, caches
+        fn(k)
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for k in keys:
+            fn(k)
+        out.append((time.perf_counter() - start) / calls * 1e6)
+    return out
+
+
+async def _time_async(
+    fn: Callable[[int], Any], calls: int, repeats: int
+) -> list[float]:
+    """µs per awaited call of ``fn(key)``, one figure per repeat."""
+    keys = _keys(calls)
+    for k in keys[: max(20, calls // 10)]:
+        await fn(k)
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for k in keys:
+            await fn(k)
+        out.append((time.perf_counter() - start) / calls * 1e6)
+    return out
+
+
+def _summary(samples: list[float], **extra: Any) -> dict[str, Any]:
+    return {"median": statistics.median(samples), "samples": samples, **extra}
+
+
+def _django() -> Any:
+    import django
+
+    django.setup()
+    from bench.benchapp.models import Item
+
+    return Item
+
+
+def latency(system: str, calls: int, repeats: int) -> dict[str, Any]:
+    """P1: µs per indexed lookup for one system."""
+    loop, loop_name = _new_loop()
+    if system.startswith("psycopg"):
+        from bench.db import choose_target
+
+        dsn = choose_target("postgresql").dsn
+        if system == "psycopg-sync":
+            import psycopg
+
+            conn = psycopg.connect(dsn)
+
+            def lookup(k: int) -> Any:
+                return conn.execute(LOOKUP_SQL, (k,)).fetchone()
+
+            return _summary(_time_sync(lookup, calls, repeats), loop=None)
+
+        async def main() -> list[float]:
+            import psycopg
+
+            aconn = await psycopg.AsyncConnection.connect(dsn)
+
+            async def alookup(k: int) -> Any:
+                cur = await aconn.execute(LOOKUP_SQL, (k,))
+                return await cur.fetchone()
+
+            return await _time_async(alookup, calls, repeats)
+
+        return _summary(loop.run_until_complete(main()), loop=loop_name)
+
+    Item = _django()
+    if system == "stock-sync":
+        samples = _time_sync(lambda k: Item.objects.filter(n=k).first(), calls, repeats)
+        return _summary(samples, loop=None)
+    if system in {"stock-async", "oneloop-async"}:
+
+        async def main() -> list[float]:
+            return await _time_async(
+                lambda k: Item.objects.filter(n=k).afirst(), calls, repeats
+            )
+
+        return _summary(loop.run_until_complete(main()), loop=loop_name)
+    if system == "oneloop-sync":
+        from oneloop.bridge import run_sync
+
+        async def main() -> list[float]:
+            return await run_sync(
+                _time_sync, lambda k: Item.objects.filter(n=k).first(), calls, repeats
+            )
+
+        return _summary(loop.run_until_complete(main()), loop=loop_name)
+    raise SystemExit(f"no latency measurement for {system!r}")
+
+
+def concurrency(system: str, tasks: int, wait: float) -> dict[str, Any]:
+    """Wall time of ``tasks`` lookups that each wait ``wait`` s on the server."""
+    from django.db import connection
+    from django.db.models.expressions import RawSQL
+
+    Item = _django()
+    wait_expr = wait_sql(connection.vendor)
+    keys = _keys(tasks)
+
+    def qs(k: int, seconds: float) -> Any:
+        return Item.objects.filter(n=k).annotate(waited=RawSQL(wait_expr, (seconds,)))
+
+    loop, loop_name = _new_loop()
+    if system == "stock-sync":
+
+        def run(seconds: float) -> list[Any]:
+            return [qs(k, seconds).first() for k in keys]
+
+        run(0)  # warm-up
+        start = time.perf_counter()
+        rows = run(wait)
+        elapsed = time.perf_counter() - start
+        loop_name = None
+    elif system in {"stock-async", "oneloop-async"}:
+
+        async def run_async(seconds: float) -> list[Any]:
+            return await asyncio.gather(*(qs(k, seconds).afirst() for k in keys))
+
+        async def main() -> tuple[float, list[Any]]:
+            await run_async(0)  # warm-up: opens the pool's connections
+            start = time.perf_counter()
+            rows = await run_async(wait)
+            return time.perf_counter() - start, rows
+
+        elapsed, rows = loop.run_until_complete(main())
+    elif system == "oneloop-sync":
+        from oneloop.bridge import gather, run_sync
+
+        def fan_out(seconds: float) -> list[Any]:
+            return gather(*(functools.partial(qs(k, seconds).first) for k in keys))
+
+        async def main() -> tuple[float, list[Any]]:
+            await run_sync(fan_out, 0)
+            start = time.perf_counter()
+            rows = await run_sync(fan_out, wait)
+            return time.perf_counter() - start, rows
+
+        elapsed, rows = loop.run_until_complete(main())
+    else:
+        raise SystemExit(f"no concurrency measurement for {system!r}")
+    if len(rows) != tasks or any(row is None or row.waited != 1 for row in rows):
+        raise SystemExit(f"{system}: wrong rows from the concurrent lookups")
+    return {
+        "seconds": elapsed,
+        "tasks": tasks,
+        "wait": wait,
+        "sequential_seconds": tasks * wait,
+        "loop": loop_name,
+        "vendor": connection.vendor,
+    }
+
+
+async def _noop_coroutine() -> None:
+    return None
+
+
+def _noop() -> None:
+    return None
+
+
+def crossing(system: str, calls: int, repeats: int) -> dict[str, Any]:
+    """P7: µs per sync→async and async→sync crossing, asgiref vs oneloop."""
+    loop, loop_name = _new_loop()
+    result: dict[str, Any] = {"loop": loop_name}
+    if system == "asgiref":
+        from asgiref.sync import async_to_sync, sync_to_async
+
+        hop = sync_to_async(_noop)
+
+        async def a2s() -> list[float]:
+            return await _time_async(lambda _k: hop(), calls, repeats)
+
+        result["to_sync"] = _summary(loop.run_until_complete(a2s()))
+        back = async_to_sync(_noop_coroutine)
+        result["to_async"] = _summary(_time_sync(lambda _k: back(), calls, repeats))
+        return result
+    if system == "oneloop-bridge":
+        from oneloop.bridge import await_, run_sync
+
+        async def a2s() -> list[float]:
+            return await _time_async(lambda _k: run_sync(_noop), calls, repeats)
+
+        async def s2a() -> list[float]:
+            return await run_sync(
+                _time_sync, lambda _k: await_(_noop_coroutine()), calls, repeats
+            )
+
+        result["to_sync"] = _summary(loop.run_until_complete(a2s()))
+        result["to_async"] = _summary(loop.run_until_complete(s2a()))
+        return result
+    raise SystemExit(f"no crossing measurement for {system!r}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Child entry point: run one measurement, print one JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.inproc")
+    parser.add_argument("mode", choices=["latency", "concurrency", "crossing"])
+    parser.add_argument("system", choices=sorted(DJANGO_SYSTEM))
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--wait", type=float, default=0.2)
+    args = parser.parse_args(argv)
+    if args.mode == "latency":
+        result = latency(args.system, args.calls, args.repeats)
+    elif args.mode == "concurrency":
+        result = concurrency(args.system, args.tasks, args.wait)
+    else:
+        result = crossing(args.system, args.calls, args.repeats)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

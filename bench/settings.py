@@ -1,0 +1,113 @@
+"""Django settings shared by every Django system in the benchmark.
+
+One module, switched by environment variables, so that stock Django and
+Django + oneloop differ only in what is being measured:
+
+``BENCH_SYSTEM``
+    ``stock`` (Django's own ENGINE, oneloop not installed), ``oneloop``
+    (oneloop installed, oneloop ENGINE) or ``stock+app`` (oneloop installed
+    but Django's own ENGINE: the P3 "sync deployment" case).
+``BENCH_DB``
+    ``postgresql`` (default) or ``sqlite``.
+``BENCH_POOL``
+    connection pool size per process (``min_size == max_size``, so every
+    system starts with a warm pool). Django's docs recommend a pool rather than
+    persistent connections under ASGI; we use the same pool everywhere.
+``BENCH_PG_HOST``, ``BENCH_PG_PORT``, ``BENCH_PG_USER``, ``BENCH_PG_NAME``,
+``BENCH_SQLITE_PATH``
+    where the database is.
+"""
+
+from __future__ import annotations
+
+import os
+
+SYSTEM = os.environ.get("BENCH_SYSTEM", "stock")
+DB = os.environ.get("BENCH_DB", "postgresql")
+POOL = int(os.environ.get("BENCH_POOL", "20"))
+PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
+PG_PORT = os.environ.get("BENCH_PG_PORT", "5432")
+PG_USER = os.environ.get("BENCH_PG_USER", "postgres")
+PG_NAME = os.environ.get("BENCH_PG_NAME", "oneloop_bench")
+SQLITE_PATH = os.environ.get("BENCH_SQLITE_PATH", "oneloop_bench.sqlite3")
+
+if SYSTEM not in {"stock", "oneloop", "stock+app"}:
+    raise RuntimeError(f"BENCH_SYSTEM must be stock, oneloop or stock+app: {SYSTEM!r}")
+if DB not in {"postgresql", "sqlite"}:
+    raise RuntimeError(f"BENCH_DB must be postgresql or sqlite, not {DB!r}")
+
+ONELOOP_INSTALLED = SYSTEM in {"oneloop", "stock+app"}
+ONELOOP_ENGINE = SYSTEM == "oneloop"
+
+SECRET_KEY = "oneloop-bench-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["*"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The apps and middleware of `django-admin startproject`: what a real project
+# runs on every request (none of them touches the database unless asked to).
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "bench.benchapp",
+]
+if ONELOOP_INSTALLED:
+    INSTALLED_APPS.append("oneloop")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "bench.benchapp.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": []},
+    }
+]
+
+_pool = {"min_size": POOL, "max_size": POOL, "timeout": 30}
+if DB == "postgresql":
+    DATABASES = {
+        "default": {
+            "ENGINE": (
+                "oneloop.db.backends.postgresql"
+                if ONELOOP_ENGINE
+                else "django.db.backends.postgresql"
+            ),
+            "NAME": PG_NAME,
+            "USER": PG_USER,
+            "HOST": PG_HOST,
+            "PORT": PG_PORT,
+            "OPTIONS": {"pool": _pool},
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": (
+                "oneloop.db.backends.sqlite3"
+                if ONELOOP_ENGINE
+                else "django.db.backends.sqlite3"
+            ),
+            "NAME": SQLITE_PATH,
+        }
+    }
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}
