@@ -1,0 +1,30 @@
+"""Templates, template tags, forms and a ``@dual`` helper for the tests of
+oneloop's template, form and dual adapters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: TEMPLATES for these tests: Django's engine with this app's templates and
+#: tags, and Jinja2 (named "jinja2") with oneloop's awaiting environment.
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [str(HERE / "templates")],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "libraries": {"tpl_tags": "tests.testapp_tpl.templatetags.tpl_tags"},
+            "context_processors": [
+                "django.template.context_processors.request",
+            ],
+        },
+    },
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [str(HERE / "jinja2")],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "oneloop.template.Jinja2Environment"},
+    },
+]
