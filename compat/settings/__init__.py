@@ -1,0 +1,11 @@
+"""Settings modules for running Django's own test suite (``tests/runtests.py``).
+
+One module per backend and ENGINE family:
+
+* ``postgresql`` / ``sqlite``: oneloop's ENGINEs.
+* ``postgresql_stock`` / ``sqlite_stock``: Django's own ENGINEs, the baseline
+  every oneloop result is compared with.
+
+They follow Django's ``tests/test_sqlite.py`` (the settings Django's CI uses)
+and differ only in ``DATABASES``.
+"""

@@ -1,0 +1,52 @@
+"""What every compat settings module shares, taken from Django's
+``tests/test_sqlite.py`` so the suite runs as Django's own CI runs it.
+
+The PostgreSQL server and the database names come from the environment, so
+several runs (sync and bridged, oneloop and stock, other developers' runs) can
+share one server without dropping each other's test databases:
+
+* ``ONELOOP_COMPAT_DB_TAG``: prefix of the database names (the harness sets
+  it to ``compat_<engine>_<mode>``); the test databases are
+  ``test_<tag>_default`` and ``test_<tag>_other`` plus Django's per-worker
+  clones ``…_1``, ``…_2``.
+* ``ONELOOP_COMPAT_PG_HOST``, ``ONELOOP_COMPAT_PG_PORT``,
+  ``ONELOOP_COMPAT_PG_USER``, ``ONELOOP_COMPAT_PG_PASSWORD``: the server
+  (default ``postgres@127.0.0.1:5432``, trust auth). The user needs CREATEDB.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+SECRET_KEY = "django_tests_secret_key"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+USE_TZ = False
+
+# Filters the few tests that fail as root on stock Django too, applies the
+# bridged-only deviations, runs parallel workers bridged and records results.
+TEST_RUNNER = "compat.runner.CompatRunner"
+
+DB_TAG = os.environ.get("ONELOOP_COMPAT_DB_TAG", "compat")
+
+
+def postgresql_databases(engine: str) -> dict[str, dict[str, Any]]:
+    """``default`` and ``other`` on the PostgreSQL server, as Django's suite
+    needs (multi-database tests use ``other``)."""
+    common = {
+        "ENGINE": engine,
+        "HOST": os.environ.get("ONELOOP_COMPAT_PG_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("ONELOOP_COMPAT_PG_PORT", "5432"),
+        "USER": os.environ.get("ONELOOP_COMPAT_PG_USER", "postgres"),
+        "PASSWORD": os.environ.get("ONELOOP_COMPAT_PG_PASSWORD", ""),
+    }
+    return {
+        alias: {**common, "NAME": f"{DB_TAG}_{alias}"} for alias in ("default", "other")
+    }
+
+
+def sqlite_databases(engine: str) -> dict[str, dict[str, Any]]:
+    """``default`` and ``other`` as in Django's ``test_sqlite.py``: no NAME, so
+    the test databases are in memory."""
+    return {alias: {"ENGINE": engine} for alias in ("default", "other")}
