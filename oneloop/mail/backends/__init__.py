@@ -1,0 +1,1 @@
+"""Email backends built on async-native SMTP clients."""
