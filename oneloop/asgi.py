@@ -1,0 +1,459 @@
+"""ASGI handler that runs Django's sync code on the event loop.
+
+Stock Django under ASGI runs every sync view and every ``MiddlewareMixin``
+hook through ``sync_to_async``: a thread per request and a hop per hook.
+``oneloop.asgi.ASGIHandler`` loads the middleware chain in *sync* mode and
+runs the whole request (``request_started`` receivers, middleware, view,
+response closing and ``request_finished`` receivers, sync iterators of
+streaming responses) in one bridge greenlet of the request's task, on the
+loop thread. Database IO inside it awaits the async driver, so other requests
+run meanwhile. Async middleware and async views met inside the chain are
+reached through asgiref's ``async_to_sync``, which (once ``oneloop`` is
+installed) awaits them on the same loop: they run natively, with no thread.
+
+Everything else is Django's own handler: request building, body reading,
+``send_response``, disconnect detection. A client that disconnects cancels
+the request's task; the cancellation is raised inside the sync code at its
+current database await, so ``atomic`` rolls back and the server stops the
+query. The request's database connections go back to their pools when the
+response has been sent.
+
+``ONELOOP = {"SYNC_VIEWS": "thread"}`` keeps Django's stock behaviour (sync
+code in threads) for projects with blocking code they cannot change yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import django
+from asgiref.sync import (
+    ThreadSensitiveContext,
+    async_to_sync,
+    iscoroutinefunction,
+    sync_to_async,
+)
+from django.conf import settings
+from django.core import checks, signals
+from django.core.exceptions import (
+    ImproperlyConfigured,
+    MiddlewareNotUsed,
+    RequestAborted,
+)
+from django.core.handlers import asgi as django_asgi
+from django.core.handlers import base
+from django.core.handlers.exception import convert_exception_to_response
+from django.http import FileResponse, HttpResponseBase
+from django.urls import set_script_prefix
+from django.utils.module_loading import import_string
+
+from oneloop.bridge import run_sync
+from oneloop.bridge import sync_to_async as bridge_sync_to_async
+from oneloop.watchdog import start_watchdog
+
+__all__ = [
+    "ASGIHandler",
+    "check_asgi_application",
+    "get_asgi_application",
+    "oneloop_setting",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+SYNC_VIEWS_CHOICES = ("greenlet", "thread")
+DEFAULTS: dict[str, Any] = {"SYNC_VIEWS": "greenlet", "BLOCK_WARN_MS": 100}
+
+_DONE = object()
+
+
+def oneloop_setting(name: str) -> Any:
+    """The value of ``settings.ONELOOP[name]``, or its default.
+
+    ``SYNC_VIEWS``: ``"greenlet"`` (default) runs sync views and middleware in
+    a bridge greenlet on the loop; ``"thread"`` keeps Django's stock threads.
+    ``BLOCK_WARN_MS``: the watchdog's threshold in milliseconds (default 100),
+    ``None`` turns the watchdog off.
+    """
+    configured = getattr(settings, "ONELOOP", None) or {}
+    return configured.get(name, DEFAULTS[name])
+
+
+def _setting_errors() -> list[str]:
+    """What is wrong with ``settings.ONELOOP``, one sentence per problem."""
+    errors = []
+    configured = getattr(settings, "ONELOOP", None)
+    if configured is not None and not isinstance(configured, dict):
+        return [
+            f"settings.ONELOOP must be a dict, not {type(configured).__name__}; "
+            f'e.g. ONELOOP = {{"SYNC_VIEWS": "greenlet", "BLOCK_WARN_MS": 100}}.'
+        ]
+    sync_views = oneloop_setting("SYNC_VIEWS")
+    if sync_views not in SYNC_VIEWS_CHOICES:
+        errors.append(
+            f'ONELOOP["SYNC_VIEWS"] is {sync_views!r}; the allowed values are '
+            f'"greenlet" (sync views on the loop, the default) and "thread" '
+            f"(Django's stock threads)."
+        )
+    block_warn_ms = oneloop_setting("BLOCK_WARN_MS")
+    if block_warn_ms is not None and (
+        isinstance(block_warn_ms, bool)
+        or not isinstance(block_warn_ms, int | float)
+        or block_warn_ms <= 0
+    ):
+        errors.append(
+            f'ONELOOP["BLOCK_WARN_MS"] is {block_warn_ms!r}; it must be a '
+            f"positive number of milliseconds (default 100), or None to turn "
+            f"the loop-block watchdog off."
+        )
+    return errors
+
+
+class ASGIHandler(django_asgi.ASGIHandler):
+    """Django's ASGI handler, with sync code run on the loop in greenlets.
+
+    See the module docstring. With ``SYNC_VIEWS="thread"`` it behaves like
+    Django's own handler (plus the watchdog and connection release).
+    """
+
+    def __init__(self) -> None:
+        # Not super().__init__(): it would load the middleware chain in async
+        # mode first, instantiating every middleware twice.
+        base.BaseHandler.__init__(self)
+        errors = _setting_errors()
+        if errors:
+            raise ImproperlyConfigured(" ".join(errors))
+        self.sync_views: str = oneloop_setting("SYNC_VIEWS")
+        self.block_warn_ms: float | None = oneloop_setting("BLOCK_WARN_MS")
+        self.on_loop = self.sync_views == "greenlet"
+        if self.on_loop:
+            # The chain relies on async_to_sync awaiting on the loop and on
+            # per-task connections; "oneloop" in INSTALLED_APPS installs
+            # them too (idempotent).
+            from oneloop.patches import install
+
+            install()
+        # On the loop the chain is sync: one greenlet runs all of it, and
+        # async middleware/views in it are awaited on the loop through
+        # async_to_sync. In thread mode: Django's async chain.
+        self.load_middleware(is_async=not self.on_loop)
+        self._watched_loop: asyncio.AbstractEventLoop | None = None
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        """Build the middleware chain.
+
+        In thread mode (``is_async``) this is Django's own async chain. On the
+        loop, every middleware that can run sync runs sync, in the request's
+        greenlet, even below an async-only one (Django would switch a
+        ``MiddlewareMixin`` there to async mode, whose hooks hop to a thread).
+        An async-only middleware is called through ``async_to_sync``, which
+        awaits it on the loop, and the chain below it re-enters a bridge.
+        """
+        if is_async or not self.on_loop:
+            super().load_middleware(is_async=is_async)
+            return
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        handler = convert_exception_to_response(self._get_response)
+        for path in reversed(settings.MIDDLEWARE):
+            factory = import_string(path)
+            runs_sync = getattr(factory, "sync_capable", True)
+            if not runs_sync and not getattr(factory, "async_capable", False):
+                raise RuntimeError(
+                    f"Middleware {path} must have at least one of "
+                    f"sync_capable/async_capable set to True."
+                )
+            try:
+                instance = factory(
+                    handler if runs_sync else bridge_sync_to_async(handler)
+                )
+            except MiddlewareNotUsed as exc:
+                if settings.DEBUG:
+                    base.logger.debug("MiddlewareNotUsed(%r): %s", path, exc)
+                continue
+            if instance is None:
+                raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
+            # Hooks run in the request's greenlet; async ones are awaited on
+            # the loop through async_to_sync.
+            if hasattr(instance, "process_view"):
+                self._view_middleware.insert(
+                    0, self.adapt_method_mode(False, instance.process_view)
+                )
+            if hasattr(instance, "process_template_response"):
+                self._template_response_middleware.append(
+                    self.adapt_method_mode(False, instance.process_template_response)
+                )
+            if hasattr(instance, "process_exception"):
+                self._exception_middleware.append(
+                    self.adapt_method_mode(False, instance.process_exception)
+                )
+            handler = convert_exception_to_response(instance)
+            if not runs_sync:
+                handler = async_to_sync(handler)
+        self._middleware_chain = handler
+
+    def adapt_method_mode(
+        self,
+        is_async: bool,
+        method: Callable[..., Any],
+        method_is_async: bool | None = None,
+        debug: bool = False,
+        name: str | None = None,
+    ) -> Callable[..., Any]:
+        """Django's adapter, except that on the loop a sync handler below an
+        async-only middleware runs in a bridge greenlet, not in a thread."""
+        if self.on_loop and is_async:
+            if method_is_async is None:
+                method_is_async = iscoroutinefunction(method)
+            if not method_is_async:
+                return bridge_sync_to_async(method)
+        return super().adapt_method_mode(
+            is_async, method, method_is_async, debug=debug, name=name
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point: HTTP requests, and the lifespan protocol."""
+        self._watch_loop()
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            raise ValueError(
+                f"Django can only handle ASGI/HTTP connections, not "
+                f"{scope['type']}. Route websocket connections to another "
+                f"application (e.g. with a protocol router) before this handler."
+            )
+        # Kept from Django's handler: user code calling asgiref's
+        # sync_to_async(thread_sensitive=True) gets one thread per request.
+        async with ThreadSensitiveContext():
+            await self.handle(scope, receive, send)
+
+    def _watch_loop(self) -> None:
+        if self.block_warn_ms is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop is not self._watched_loop:
+            start_watchdog(loop, self.block_warn_ms)
+            self._watched_loop = loop
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """Answer the lifespan protocol so servers need no ``--lifespan off``.
+
+        Django has no startup/shutdown hooks; the watchdog is started by now.
+        """
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request: read the body, run the request in its own task,
+        cancel that task if the client disconnects first."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        serving = asyncio.create_task(self._serve(scope, body_file, send))
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        try:
+            await asyncio.wait(
+                (listening, serving), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            # The server cancelled us, or the client went away (listening is
+            # done): stop the request's work. Its clean-up (rollback,
+            # request_finished, connections back to the pool) runs in it.
+            for task in (serving, listening):
+                if not task.done():
+                    task.cancel()
+            await asyncio.wait((serving, listening))
+            body_file.close()
+        with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+            listening.result()
+        with contextlib.suppress(asyncio.CancelledError):
+            serving.result()
+
+    async def _serve(self, scope: Scope, body_file: Any, send: Send) -> None:
+        """The request's task: response, send, close, release connections."""
+        response: HttpResponseBase | None = None
+        try:
+            set_script_prefix(django_asgi.get_script_prefix(scope))
+            if self.on_loop:
+                response = await run_sync(self._respond, scope, body_file)
+            else:
+                response = await self._respond_stock(scope, body_file)
+            try:
+                await self.send_response(response, send)
+            except asyncio.CancelledError:
+                # The client went away while the response was being sent:
+                # nothing is left to do but close it (as Django does).
+                pass
+        finally:
+            await self._finish(response)
+
+    def _respond(self, scope: Scope, body_file: Any) -> HttpResponseBase:
+        """In the bridge greenlet: everything Django does to get a response."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            error_response._handler_class = self.__class__
+            return error_response
+        response = self.get_response(request)
+        response._handler_class = self.__class__
+        # Servers chunk the body themselves: read files in big blocks.
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size
+        return response
+
+    async def _respond_stock(self, scope: Scope, body_file: Any) -> HttpResponseBase:
+        """Django's own sequence (thread mode): async chain, hops for sync."""
+        await signals.request_started.asend(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            error_response._handler_class = self.__class__
+            return error_response
+        return await self.run_get_response(request)
+
+    async def _finish(self, response: HttpResponseBase | None) -> None:
+        """Close the response (which sends ``request_finished``), or send
+        ``request_finished`` if there is none (cancelled before one existed),
+        then give the request's database connections back to their pools."""
+        from oneloop.connections import aclose_connections
+
+        try:
+            if self.on_loop:
+                if response is None:
+                    await run_sync(signals.request_finished.send, sender=self.__class__)
+                else:
+                    await run_sync(response.close)
+            elif response is None:
+                await signals.request_finished.asend(sender=self.__class__)
+            else:
+                await sync_to_async(response.close)()
+        finally:
+            await aclose_connections()
+
+    async def send_response(self, response: HttpResponseBase, send: Send) -> None:
+        """Django's ``send_response``; a sync iterator of a streaming response
+        is read chunk by chunk in the bridge (no thread, no buffering)."""
+        if not (self.on_loop and response.streaming and not response.is_async):
+            await super().send_response(response, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": self._headers(response),
+            }
+        )
+        parts = iter(response.streaming_content)
+        while (part := await run_sync(next, parts, _DONE)) is not _DONE:
+            for chunk, _last in self.chunk_bytes(part):
+                await send(
+                    {"type": "http.response.body", "body": chunk, "more_body": True}
+                )
+        await send({"type": "http.response.body"})
+
+    @staticmethod
+    def _headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
+        """Response headers and cookies as ASGI wants them (as Django does)."""
+        headers = []
+        for header, value in response.items():
+            if isinstance(header, str):
+                header = header.encode("ascii")
+            if isinstance(value, str):
+                value = value.encode("latin1")
+            headers.append((bytes(header), bytes(value)))
+        for cookie in response.cookies.values():
+            headers.append(
+                (b"Set-Cookie", cookie.output(header="").encode("ascii").strip())
+            )
+        return headers
+
+
+def get_asgi_application() -> ASGIHandler:
+    """Set Django up and return oneloop's ASGI handler: the drop-in for
+    ``django.core.asgi.get_asgi_application`` in a project's ``asgi.py``."""
+    django.setup(set_prefix=False)
+    return ASGIHandler()
+
+
+# -- system checks ------------------------------------------------------------
+
+
+def _unwrap(app: Any) -> Any:
+    """The Django handler inside common ASGI wrappers (static files handler,
+    middleware classes that keep ``app``/``application``)."""
+    seen = 0
+    while seen < 10 and not isinstance(app, django_asgi.ASGIHandler):
+        inner = getattr(app, "application", None) or getattr(app, "app", None)
+        if inner is None:
+            break
+        app, seen = inner, seen + 1
+    # ASGIStaticFilesHandler is itself a stock ASGIHandler subclass that
+    # wraps the real application.
+    inner = getattr(app, "application", None)
+    if isinstance(inner, django_asgi.ASGIHandler):
+        return _unwrap(inner)
+    return app
+
+
+def _project_asgi_application() -> Any:
+    """Best effort: the project's ASGI application object, or None.
+
+    ``settings.ASGI_APPLICATION`` if set (as Channels and Daphne use it),
+    else ``application`` in the ``asgi`` module next to
+    ``settings.WSGI_APPLICATION`` (the layout ``startproject`` creates).
+    """
+    from django.utils.module_loading import import_string
+
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if path:
+        return import_string(path)
+    wsgi = getattr(settings, "WSGI_APPLICATION", None)
+    if not wsgi or ".wsgi." not in wsgi:
+        return None
+    package = wsgi.rsplit(".wsgi.", 1)[0]
+    try:
+        module = importlib.import_module(f"{package}.asgi")
+    except ImportError:
+        return None
+    return getattr(module, "application", None)
+
+
+def check_asgi_application(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Warn when ``oneloop`` is installed but the project's ASGI application
+    is Django's stock handler (sync views would still pin threads)."""
+    from django.apps import apps
+
+    if not apps.is_installed("oneloop"):
+        return []
+    try:
+        app = _project_asgi_application()
+    except Exception:  # best effort: a broken asgi module is not our check
+        return []
+    app = _unwrap(app)
+    if not isinstance(app, django_asgi.ASGIHandler) or isinstance(app, ASGIHandler):
+        return []
+    return [
+        checks.Warning(
+            "oneloop is installed, but the ASGI application is Django's stock "
+            f"handler ({type(app).__module__}.{type(app).__qualname__}): sync "
+            "views and middleware still run in threads, one per request.",
+            hint="In asgi.py use `from oneloop.asgi import get_asgi_application` "
+            "instead of `from django.core.asgi import get_asgi_application`.",
+            id="oneloop.W101",
+        )
+    ]
