@@ -18,6 +18,9 @@ Systems:
     ``oneloop.run_sync`` (concurrency through ``oneloop.gather``).
 ``psycopg-sync`` / ``psycopg-async``
     raw psycopg 3 connection, the same SQL Django sends; no ORM (the floor).
+``oneloop-plain`` / ``stockapp-plain``
+    sync ``first()`` with no loop, with oneloop installed (its ENGINE, or
+    Django's ENGINE): P3, what oneloop costs a sync deployment.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ DJANGO_SYSTEM = {
     "oneloop-sync": "oneloop",
     "psycopg-sync": "stock",
     "psycopg-async": "stock",
+    "oneloop-plain": "oneloop",
+    "stockapp-plain": "stock+app",
     "asgiref": "stock",
     "oneloop-bridge": "oneloop",
 }
@@ -179,7 +184,7 @@ def latency(system: str, calls: int, repeats: int) -> dict[str, Any]:
         return _summary(loop.run_until_complete(main()), loop=loop_name)
 
     Item = _django()
-    if system == "stock-sync":
+    if system in {"stock-sync", "oneloop-plain", "stockapp-plain"}:
         samples = _time_sync(lambda k: Item.objects.filter(n=k).first(), calls, repeats)
         return _summary(samples, loop=None)
     if system in {"stock-async", "oneloop-async"}:

@@ -1,0 +1,387 @@
+"""Render a results file as a Markdown report with plots.
+
+``python -m bench report [RESULTS.json] [--out DIR]`` writes
+``DIR/benchmarks.md`` and ``DIR/img/bench-*.png|svg``. Every number in the
+report is read from the results file; nothing is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from bench.servers import ROOT
+
+RESULTS_DIR = os.path.join(ROOT, "bench", "results")
+DOCS_DIR = os.path.join(ROOT, "docs")
+
+P1_LABELS = {
+    "stock-sync": "stock Django `first()` (sync, no loop)",
+    "stock-async": "stock Django `afirst()` (asgiref thread hop)",
+    "oneloop-async": "oneloop `afirst()` (on the loop)",
+    "oneloop-sync": "oneloop sync `first()` inside `run_sync`",
+    "psycopg-sync": "raw psycopg sync `execute()`",
+    "psycopg-async": "raw psycopg async `execute()`",
+}
+HTTP_ORDER = (
+    "wsgi", "gevent", "asgi-sync", "asgi-async", "oneloop-sync",
+    "oneloop-async", "fastapi", "raw", "wsgi-oneloop",
+)  # fmt: skip
+
+
+def newest() -> str:
+    """The most recent results file in ``bench/results``."""
+    files = glob.glob(os.path.join(RESULTS_DIR, "*.json"))
+    if not files:
+        raise SystemExit("no results in bench/results: run `python -m bench run`")
+    return max(files, key=os.path.getmtime)
+
+
+def default_out(path: str) -> str:
+    """``docs/`` for a full run; a folder next to the JSON for the others."""
+    with open(path, encoding="utf-8") as f:
+        mode = json.load(f)["mode"]["name"]
+    return DOCS_DIR if mode == "full" else os.path.splitext(path)[0]
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if not a or not b:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[str]:
+    header = list(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _http(results: dict, scenario: str) -> list[dict[str, Any]]:
+    return [r for r in results.get("http", []) if r.get("scenario") == scenario]
+
+
+def _find(rows: list[dict], system: str, workers: int, clients: int | None = None):
+    for r in rows:
+        if r["system"] == system and r["workers"] == workers:
+            if clients is None or r.get("clients") == clients:
+                return r
+    return None
+
+
+def _order(rows: list[dict]) -> list[dict]:
+    rank = {name: i for i, name in enumerate(HTTP_ORDER)}
+    return sorted(
+        rows, key=lambda r: (r["workers"], rank.get(r["system"], 99), r.get("clients"))
+    )
+
+
+def _errors(results: dict) -> list[dict]:
+    return [r for r in results.get("http", []) if "error" in r]
+
+
+def _plots(results: dict, img_dir: str, stem: str) -> list[str]:
+    """Bar charts of P1, P2, P4 and P5; returns the image file names."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    os.makedirs(img_dir, exist_ok=True)
+    made: list[str] = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        for ext in ("png", "svg"):
+            fig.savefig(os.path.join(img_dir, f"{stem}-{name}.{ext}"), dpi=110)
+        plt.close(fig)
+        made.append(f"{stem}-{name}.png")
+
+    p1 = {k: v for k, v in results.get("P1", {}).items() if "median" in v}
+    if p1:
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        names = list(p1)
+        ax.barh(names, [p1[n]["median"] for n in names], color="#4c72b0")
+        ax.invert_yaxis()
+        ax.set_xlabel("µs per indexed lookup (lower is better)")
+        ax.set_title("P1 per-query latency, in-process")
+        save(fig, "p1")
+
+    workers = sorted({r["workers"] for r in results.get("http", [])})
+    for scenario, metric, xlabel in (
+        ("P2", "rps", "requests/s (higher is better)"),
+        ("P4", "rps", "requests/s (higher is better)"),
+        ("P5", "kib_per_request", "KiB RSS per in-flight request (lower is better)"),
+        ("P6", "p50_ms", "p50 latency, ms (lower is better)"),
+    ):
+        rows = [r for r in _http(results, scenario) if r.get(metric) is not None]
+        if not rows:
+            continue
+        fig, axes = plt.subplots(
+            1, len(workers), figsize=(6 * len(workers), 4), squeeze=False
+        )
+        for ax, w in zip(axes[0], workers, strict=True):
+            mine = _order([r for r in rows if r["workers"] == w])
+            systems = list(dict.fromkeys(r["system"] for r in mine))
+            clients = sorted({r["clients"] for r in mine})
+            height = 0.8 / len(clients)
+            for i, c in enumerate(clients):
+                values = [
+                    (_find(mine, s, w, c) or {}).get(metric) or 0 for s in systems
+                ]
+                ax.barh(
+                    [j + i * height for j in range(len(systems))],
+                    values,
+                    height=height,
+                    label=f"{c} clients",
+                )
+            ax.set_yticks(
+                [j + height * (len(clients) - 1) / 2 for j in range(len(systems))]
+            )
+            ax.set_yticklabels(systems)
+            ax.invert_yaxis()
+            ax.set_xlabel(xlabel)
+            ax.set_title(f"{scenario}, {w} worker process(es)")
+            if len(clients) > 1:
+                ax.legend(fontsize="small")
+        save(fig, scenario.lower())
+    return made
+
+
+def render(path: str, out_dir: str) -> str:
+    """Write ``out_dir/benchmarks.md`` (and plots) from the results file."""
+    with open(path, encoding="utf-8") as f:
+        results = json.load(f)
+    os.makedirs(out_dir, exist_ok=True)
+    img_dir = os.path.join(out_dir, "img")
+    stem = "bench"
+    images = _plots(results, img_dir, stem)
+    m = results["machine"]
+    mode = results["mode"]
+    rel = os.path.relpath(path, out_dir)
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `python -m bench report` from [`{os.path.basename(path)}`]"
+        f"({rel}) — a **{mode['name']}** run. Do not edit by hand: re-run the "
+        "suite (`python -m bench run --full`) and commit the results file.",
+        "",
+        "## Machine",
+        "",
+        f"- {m['date']}; {m['platform']}; {m['cpu_model']}, {m['cpu_count']} "
+        f"CPUs, {m['memory_gib']} GiB",
+        f"- Python {m['python']}, PostgreSQL {m['postgresql']}, {m['wrk']}",
+        "- load average at start "
+        + ", ".join(f"{x:.2f}" for x in m["loadavg_at_start"])
+        + (
+            f", at end {', '.join(f'{x:.2f}' for x in m['loadavg_at_end'])}"
+            if "loadavg_at_end" in m
+            else ""
+        ),
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v),
+        f"- oneloop commit `{m['oneloop_commit'][:12]}`",
+        "- everything on loopback; server, PostgreSQL and wrk share the CPUs. "
+        "Compare systems within this run, as ratios.",
+        f"- wrk: {mode['seconds']:g} s per measurement after a {mode['warmup']:g} s "
+        f"warm-up, one wrk thread; {results['pool_total']} database connections "
+        "per system, split evenly over its worker processes.",
+        "",
+    ]
+
+    # Systems and how each is configured.
+    configs = {}
+    for r in results.get("http", []):
+        configs.setdefault((r["system"], r["workers"]), r["config"])
+    lines += ["## Systems", ""]
+    lines += _table(
+        ["system", "workers", "configuration"],
+        [
+            (f"{s} — {results['systems'].get(s, {}).get('label', s)}", w, c)
+            for (s, w), c in sorted(
+                configs.items(),
+                key=lambda i: (
+                    i[0][1],
+                    HTTP_ORDER.index(i[0][0]) if i[0][0] in HTTP_ORDER else 99,
+                ),
+            )
+        ],
+    )
+    lines += [
+        "All Django systems run the middleware and apps of `startproject` "
+        "(security, sessions, common, CSRF, auth, messages, clickjacking), "
+        "`DEBUG = False`, and Django's psycopg pool (or oneloop's) with "
+        "`min_size = max_size`, as Django's docs recommend instead of persistent "
+        "connections under ASGI.",
+        "",
+    ]
+
+    # P1
+    p1 = results.get("P1", {})
+    base = p1.get("stock-sync", {}).get("median")
+    stock_async = p1.get("stock-async", {}).get("median")
+    lines += ["## P1 per-query latency in-process", ""]
+    lines += _table(
+        ["system", "µs per call (median)", "x stock sync", "x stock afirst"],
+        [
+            (
+                P1_LABELS.get(name, name),
+                _fmt(r.get("median"), 1)
+                if "error" not in r
+                else f"error: {r['error']}",
+                _ratio(r.get("median"), base),
+                _ratio(r.get("median"), stock_async),
+            )
+            for name, r in p1.items()
+        ],
+    )
+    if f"{stem}-p1.png" in images:
+        lines += [f"![P1](img/{stem}-p1.png)", ""]
+
+    # P2, P4, P6
+    for scenario, title in (
+        ("P2", "P2 IO-bound throughput (one 50 ms query per request)"),
+        ("P4", "P4 CPU-bound (one query for 20 rows + a template)"),
+        ("P6", "P6 fan-out (5 independent 50 ms queries per request)"),
+    ):
+        rows = _order(_http(results, scenario))
+        if not rows:
+            continue
+        lines += [f"## {title}", ""]
+        lines += _table(
+            ["system", "workers", "clients", "req/s", "p50 ms", "p99 ms",
+             "CPU µs/req", "errors", "x Django ASGI same view kind"],
+            [
+                (
+                    r["system"], r["workers"], r["clients"], _fmt(r.get("rps")),
+                    _fmt(r.get("p50_ms"), 1), _fmt(r.get("p99_ms"), 1),
+                    _fmt(r.get("cpu_us_per_request")),
+                    r.get("socket_errors", 0) + r.get("non_2xx", 0),
+                    _ratio(
+                        r.get("rps"),
+                        (_find(rows, "asgi-async" if "async" in r["system"]
+                               or r["system"] in {"fastapi", "raw"} else "asgi-sync",
+                               r["workers"], r["clients"]) or {}).get("rps"),
+                    ),
+                )
+                for r in rows
+            ],
+        )  # fmt: skip
+        if f"{stem}-{scenario.lower()}.png" in images:
+            lines += [f"![{scenario}](img/{stem}-{scenario.lower()}.png)", ""]
+
+    # P5
+    rows = _order(_http(results, "P5"))
+    if rows:
+        lines += ["## P5 memory per in-flight request", ""]
+        lines += _table(
+            ["system", "workers", "in flight", "idle RSS MiB", "peak RSS MiB",
+             "KiB per request", "threads idle → peak", "failed"],
+            [
+                (
+                    r["system"], r["workers"], r["clients"],
+                    _fmt(r["idle_rss_kib"] / 1024, 1),
+                    _fmt(r["peak_rss_kib"] / 1024, 1),
+                    _fmt(r["kib_per_request"], 1),
+                    f"{r['idle_threads']} → {r['peak_threads']}", r["failed"],
+                )
+                for r in rows
+            ],
+        )  # fmt: skip
+        if f"{stem}-p5.png" in images:
+            lines += [f"![P5](img/{stem}-p5.png)", ""]
+
+    # P3
+    p3 = results.get("P3", {})
+    if p3:
+        lines += ["## P3 sync deployment cost", ""]
+        lat = p3.get("latency", {})
+        start = p3.get("startup", {})
+        lat_base = lat.get("stock-sync", {}).get("median")
+        start_base = start.get("stock", {}).get("median")
+        table = [
+            ("`first()` µs, no loop: stock", _fmt(lat_base, 1), "1.00x"),
+            *(
+                (
+                    f"`first()` µs, no loop: {label}",
+                    _fmt(lat.get(key, {}).get("median"), 1),
+                    _ratio(lat.get(key, {}).get("median"), lat_base),
+                )
+                for key, label in (
+                    ("stockapp-plain", "oneloop in INSTALLED_APPS, Django's ENGINE"),
+                    ("oneloop-plain", "oneloop installed and its ENGINE"),
+                )
+            ),
+            ("`manage.py check` s: stock", _fmt(start_base, 3), "1.00x"),
+            *(
+                (
+                    f"`manage.py check` s: {label}",
+                    _fmt(start.get(key, {}).get("median"), 3),
+                    _ratio(start.get(key, {}).get("median"), start_base),
+                )
+                for key, label in (
+                    ("stock+app", "oneloop in INSTALLED_APPS"),
+                    ("oneloop", "oneloop installed and its ENGINE"),
+                )
+            ),
+        ]
+        for w in sorted({r["workers"] for r in _http(results, "P4")}):
+            stock = _find(_http(results, "P4"), "wsgi", w)
+            ol = _find(_http(results, "P4"), "wsgi-oneloop", w)
+            if stock and ol:
+                table.append(
+                    (f"WSGI P4 req/s, {w} worker(s): stock → oneloop installed",
+                     f"{_fmt(stock.get('rps'))} → {_fmt(ol.get('rps'))}",
+                     _ratio(ol.get("rps"), stock.get("rps")))
+                )  # fmt: skip
+        lines += _table(["measure", "value", "x stock"], table)
+
+    # P7
+    p7 = results.get("P7", {})
+    if p7:
+        lines += ["## P7 one sync↔async crossing", ""]
+        rows7 = []
+        for name, label in (("asgiref", "asgiref"), ("oneloop-bridge", "oneloop")):
+            r = p7.get(name, {})
+            if "error" in r:
+                rows7.append((label, f"error: {r['error']}", ""))
+                continue
+            rows7.append(
+                (
+                    label,
+                    _fmt(r.get("to_sync", {}).get("median"), 2),
+                    _fmt(r.get("to_async", {}).get("median"), 2),
+                )
+            )
+        lines += _table(
+            ["bridge", "async → sync call, µs", "sync → async call, µs"], rows7
+        )
+        lines += [
+            "asgiref: `await sync_to_async(f)()` and `async_to_sync(coro_fn)()` "
+            "from a plain thread; oneloop: `await run_sync(f)` and `await_(coro)` "
+            "inside a bridge. Each is a round trip of a no-op.",
+            "",
+        ]
+
+    errors = _errors(results)
+    if errors:
+        lines += ["## Systems that did not run", ""]
+        lines += _table(
+            ["system", "workers", "why"],
+            [(r["system"], r["workers"], r["error"]) for r in errors],
+        )
+    with open(os.path.join(out_dir, "benchmarks.md"), "w", encoding="utf-8") as out:
+        out.write("\n".join(lines))
+    return out_dir

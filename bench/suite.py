@@ -1,0 +1,315 @@
+"""The benchmark suite (P1..P7): every system side by side in one run.
+
+``python -m bench run --quick`` (about 2 minutes, one worker process) or
+``--full`` (at most 20 minutes, 1 then 2 worker processes). Results go to
+``bench/results/<mode>-<date>.json``; the report (Markdown table and plots) to
+``docs/`` for a full run and next to the JSON for a quick one.
+
+Scenarios, named as in the project's issue:
+
+* P1 per-query latency in-process: indexed lookup, stock sync ORM vs stock
+  ``afirst()`` vs oneloop ``afirst()`` vs raw psycopg; µs per call.
+* P2 IO-bound throughput: one query waiting 50 ms (``pg_sleep(0.05)``) per
+  request at 10/100/500 clients; requests/s, p50/p99, server CPU per request.
+* P3 sync deployment cost: ``manage.py check`` start-up, sync ``first()`` and
+  WSGI P4 throughput with oneloop installed vs not.
+* P4 CPU-bound: one indexed query for 20 rows + a template; requests/s.
+* P5 memory per in-flight request: server RSS with N slow requests in flight.
+* P6 fan-out: one request issuing 5 independent 50 ms queries.
+* P7 one sync↔async crossing: asgiref vs oneloop's bridge; µs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bench.db import Target, choose_target, prepare
+from bench.inproc import measure
+from bench.load import inflight, wrk, wrk_available
+from bench.servers import ROOT, SYSTEMS, Server, System
+
+RESULTS_DIR = os.path.join(ROOT, "bench", "results")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How long and how wide a run is."""
+
+    name: str
+    workers: tuple[int, ...]
+    p2_clients: tuple[int, ...]
+    seconds: float  # wrk duration of each measurement
+    warmup: float  # wrk duration of the warm-up per scenario
+    p4_clients: int
+    p6_clients: int
+    p5_inflight: int
+    p1_calls: int
+    p1_repeats: int
+    p7_calls: int
+    p3_startups: int
+
+
+QUICK = Mode("quick", (1,), (10, 100), 2, 1, 50, 4, 100, 500, 3, 2000, 3)
+FULL = Mode("full", (1, 2), (10, 100, 500), 8, 2, 50, 4, 500, 2000, 5, 20000, 5)
+
+P1_SYSTEMS = (
+    "stock-sync",
+    "stock-async",
+    "oneloop-async",
+    "oneloop-sync",
+    "psycopg-sync",
+    "psycopg-async",
+)
+VERSIONED = (
+    "django", "asgiref", "greenlet", "psycopg", "psycopg-binary", "psycopg-pool",
+    "uvicorn", "uvloop", "httptools", "gunicorn", "gevent", "fastapi",
+    "starlette", "sqlalchemy", "jinja2", "pydantic", "matplotlib",
+)  # fmt: skip
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _command_output(cmd: list[str]) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return (done.stdout + done.stderr).strip()
+
+
+def machine(target: Target) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu_model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import psutil
+
+    pg_version = ""
+    try:
+        import psycopg
+
+        with psycopg.connect(target.dsn) as conn:
+            pg_version = conn.execute("SHOW server_version").fetchone()[0]
+    except Exception as exc:  # reported, not fatal
+        pg_version = f"unknown ({exc})"
+    wrk_version = _command_output(["wrk", "-v"]).splitlines()
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model,
+        "cpu_count": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "loadavg_at_start": os.getloadavg(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "postgresql": pg_version,
+        "wrk": wrk_version[0] if wrk_version else "",
+        "oneloop_commit": _command_output(["git", "-C", ROOT, "rev-parse", "HEAD"]),
+        "versions": {name: _version(name) for name in VERSIONED},
+    }
+
+
+def _available(system: System) -> str | None:
+    """Why ``system`` cannot run here, or None if it can."""
+    for module in system.needs:
+        try:
+            if importlib.util.find_spec(module) is None:
+                return f"{module} is not installed"
+        except ModuleNotFoundError:
+            return f"{module} is not installed"
+    return None
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run_inproc(mode: Mode, target: Target) -> dict[str, Any]:
+    """P1, P3 (in-process part) and P7."""
+    out: dict[str, Any] = {"P1": {}, "P3": {}, "P7": {}}
+    for system in P1_SYSTEMS:
+        _log(f"P1 {system}")
+        out["P1"][system] = measure(
+            "latency", system, target, calls=mode.p1_calls, repeats=mode.p1_repeats
+        )
+    for system in ("asgiref", "oneloop-bridge"):
+        _log(f"P7 {system}")
+        out["P7"][system] = measure(
+            "crossing", system, target, calls=mode.p7_calls, repeats=mode.p1_repeats
+        )
+    _log("P3 sync latency and manage.py start-up")
+    out["P3"]["latency"] = {
+        system: measure(
+            "latency", system, target, calls=mode.p1_calls, repeats=mode.p1_repeats
+        )
+        for system in ("stock-sync", "stockapp-plain", "oneloop-plain")
+    }
+    out["P3"]["startup"] = {
+        system: _startup(system, target, mode.p3_startups)
+        for system in ("stock", "stock+app", "oneloop")
+    }
+    return out
+
+
+def _startup(django_system: str, target: Target, times: int) -> dict[str, Any]:
+    """Seconds for ``django-admin check`` (interpreter start, settings, apps,
+    checks), median of ``times`` runs."""
+    env = {
+        **os.environ,
+        **target.env(),
+        "BENCH_SYSTEM": django_system,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+    }
+    samples = []
+    for _ in range(times):
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "django", "check"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if done.returncode != 0:
+            return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+        samples.append(time.perf_counter() - start)
+    return {"median": statistics.median(samples), "samples": samples}
+
+
+def _scenario_http(server: Server, mode: Mode, scenario: str) -> list[dict]:
+    """Run one HTTP scenario on a started server; one row per client count."""
+    rows = []
+    clients = {
+        "P2": mode.p2_clients,
+        "P4": (mode.p4_clients,),
+        "P6": (mode.p6_clients,),
+    }[scenario]
+    url = server.url(scenario)
+    wrk(url, max(clients), mode.warmup)  # warm-up, not recorded
+    for count in clients:
+        cpu_before = server.cpu_seconds()
+        figures = wrk(url, count, mode.seconds)
+        cpu = server.cpu_seconds() - cpu_before
+        requests = figures.get("requests", 0)
+        figures["cpu_us_per_request"] = cpu / requests * 1e6 if requests else None
+        rows.append({"scenario": scenario, "clients": count, **figures})
+    return rows
+
+
+def _scenario_p5(server: Server, mode: Mode) -> dict[str, Any]:
+    """P5: RSS growth per in-flight slow request, and the thread count."""
+    time.sleep(0.5)
+    idle_rss, idle_threads = server.memory()
+    figures = inflight(server.url("P5"), mode.p5_inflight, server.memory)
+    growth = figures["peak_rss"] - idle_rss
+    return {
+        "scenario": "P5",
+        "clients": mode.p5_inflight,
+        "idle_rss_kib": idle_rss / 1024,
+        "peak_rss_kib": figures["peak_rss"] / 1024,
+        "kib_per_request": growth / 1024 / mode.p5_inflight,
+        "idle_threads": idle_threads,
+        "peak_threads": figures["peak_threads"],
+        "ok": figures["ok"],
+        "failed": figures["failed"],
+        "seconds": figures["seconds"],
+    }
+
+
+def run_http(
+    mode: Mode, target: Target, systems: list[str], pool_total: int, save: Any
+) -> list[dict[str, Any]]:
+    """Every HTTP system, one at a time, for each worker count."""
+    rows: list[dict[str, Any]] = []
+    for workers in mode.workers:
+        pool = max(1, pool_total // workers)
+        for name in systems:
+            system = SYSTEMS[name]
+            base = {
+                "system": name,
+                "label": system.label,
+                "workers": workers,
+                "pool_per_worker": pool,
+                "config": system.config(workers, pool),
+            }
+            why = _available(system)
+            if why:
+                rows.append({**base, "error": why})
+                _log(f"{name} x{workers}: skipped, {why}")
+                continue
+            server = Server(system, workers, pool, target)
+            _log(f"{name} x{workers}: starting")
+            try:
+                server.start()
+                for scenario in system.scenarios:
+                    _log(f"{name} x{workers}: {scenario}")
+                    if scenario == "P5":
+                        rows.append({**base, **_scenario_p5(server, mode)})
+                    else:
+                        rows += [
+                            {**base, **row}
+                            for row in _scenario_http(server, mode, scenario)
+                        ]
+            except Exception as exc:  # recorded; the other systems still run
+                rows.append({**base, "error": f"{type(exc).__name__}: {exc}"})
+                _log(f"{name} x{workers}: error {exc}")
+            finally:
+                server.stop()
+            save(rows)
+    return rows
+
+
+def run(mode: Mode, systems: list[str] | None = None, pool_total: int = 80) -> str:
+    """Run the suite; return the path of the results file."""
+    if not wrk_available():
+        raise SystemExit("wrk is not installed: run `bash bench/setup.sh` first")
+    target = choose_target("postgresql")
+    if target.vendor != "postgresql":
+        raise SystemExit("the suite needs PostgreSQL (BENCH_PG_HOST/PORT)")
+    systems = systems or list(SYSTEMS)
+    _log(f"{mode.name} run on {target.host}:{target.port}/{target.name}")
+    prepare(target)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    path = os.path.join(RESULTS_DIR, f"{mode.name}-{stamp}.json")
+    results: dict[str, Any] = {
+        "mode": asdict(mode),
+        "machine": machine(target),
+        "pool_total": pool_total,
+        "systems": {
+            name: {"label": SYSTEMS[name].label, "scenarios": SYSTEMS[name].scenarios}
+            for name in systems
+        },
+    }
+
+    def save(http_rows: list[dict[str, Any]]) -> None:
+        results["http"] = http_rows
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(results, out, indent=1)
+
+    results.update(run_inproc(mode, target))
+    save([])
+    run_http(mode, target, systems, pool_total, save)
+    results["machine"]["loadavg_at_end"] = os.getloadavg()
+    save(results["http"])
+    _log(f"results: {os.path.relpath(path, ROOT)}")
+    return path
