@@ -1,0 +1,45 @@
+"""System checks and settings validation of ``oneloop.asgi``."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from oneloop.asgi import ASGIHandler, check_asgi_application, oneloop_setting
+
+
+@override_settings(ASGI_APPLICATION="tests.asgi.project.asgi_stock.application")
+def test_stock_handler_with_oneloop_installed_warns():
+    messages = check_asgi_application()
+    assert [m.id for m in messages] == ["oneloop.W101"]
+    assert "django.core.handlers.asgi.ASGIHandler" in messages[0].msg
+    assert "from oneloop.asgi import get_asgi_application" in messages[0].hint
+
+
+@override_settings(ASGI_APPLICATION="tests.asgi.project.asgi.application")
+def test_oneloop_handler_behind_the_static_files_handler_passes():
+    assert check_asgi_application() == []
+
+
+@override_settings(ASGI_APPLICATION=None, WSGI_APPLICATION=None)
+def test_no_known_asgi_application_passes():
+    assert check_asgi_application() == []
+
+
+@override_settings(ONELOOP={"SYNC_VIEWS": "fiber"})
+def test_wrong_sync_views_is_refused_with_the_allowed_values():
+    with pytest.raises(ImproperlyConfigured, match=r'"greenlet".*"thread"'):
+        ASGIHandler()
+
+
+@override_settings(ONELOOP={"BLOCK_WARN_MS": -5})
+def test_wrong_block_warn_ms_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="positive number of milli"):
+        ASGIHandler()
+
+
+@override_settings(ONELOOP={"BLOCK_WARN_MS": None})
+def test_settings_accessor_defaults():
+    assert oneloop_setting("SYNC_VIEWS") == "greenlet"
+    assert oneloop_setting("BLOCK_WARN_MS") is None
