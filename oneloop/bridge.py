@@ -43,7 +43,9 @@ __all__ = [
     "in_bridge",
     "offload",
     "run_sync",
+    "run_sync_shielded",
     "sync_to_async",
+    "task_scope",
 ]
 
 P = ParamSpec("P")
@@ -103,17 +105,27 @@ def _worker_main(job: tuple[Callable[..., Any], tuple, dict] | None) -> None:
 class TaskScope:
     """Per-task state shared by every bridge greenlet of one asyncio task.
 
-    ``data`` is a plain dict for the adapters (the database connections live
-    there). ``parent`` is the scope of the task that created this task, so a
-    child task can find what its parent holds (an open transaction).
-    Finalizers run once, when the task is done.
+    ``connections`` maps database aliases to the task's own ``DatabaseWrapper``
+    (see ``oneloop.connections``); ``data`` is a plain dict for other adapters.
+    ``parent`` is the scope of the task that created this task, so a child
+    task can find what its parent holds (an open transaction). Finalizers run
+    once, when the task is done.
     """
 
-    __slots__ = ("__weakref__", "_finalizers", "_idle", "data", "parent", "task")
+    __slots__ = (
+        "__weakref__",
+        "_finalizers",
+        "_idle",
+        "connections",
+        "data",
+        "parent",
+        "task",
+    )
 
     def __init__(self, task: asyncio.Task | None, parent: TaskScope | None) -> None:
         self.task = task
         self.parent = parent
+        self.connections: dict[str, Any] = {}
         self.data: dict[str, Any] = {}
         self._idle: _Worker | None = None
         self._finalizers: list[Callable[[TaskScope], None]] = []
@@ -145,7 +157,7 @@ class TaskScope:
             fn(self)
 
     def __repr__(self) -> str:
-        return f"<TaskScope task={self.task!r} data={list(self.data)}>"
+        return f"<TaskScope task={self.task!r} connections={list(self.connections)}>"
 
 
 _scope_var: contextvars.ContextVar[TaskScope | None] = contextvars.ContextVar(
@@ -176,6 +188,14 @@ def current_scope() -> TaskScope | None:
     return None
 
 
+def task_scope() -> TaskScope | None:
+    """From async code: the running task's scope, if it has entered a bridge."""
+    scope = _scope_var.get()
+    if scope is not None and scope.task is asyncio.current_task():
+        return scope
+    return None
+
+
 def in_bridge() -> bool:
     """True when called from sync code running inside a bridge greenlet."""
     return getcurrent().__class__ is _Worker
@@ -192,7 +212,22 @@ async def run_sync(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> 
     rollback) then runs to completion even if more cancellations arrive, and
     the cancellation is re-raised afterwards.
     """
-    __traceback_hide__ = True  # noqa: F841 (read by Django's debug page)
+    __traceback_hide__ = True  # read by Django's debug page
+    return await _run(fn, args, kwargs, False)
+
+
+async def run_sync_shielded(fn: Callable[..., T], /, *args: Any) -> T:
+    """``run_sync`` for clean-up code (a rollback, giving a connection back):
+    it runs to completion even if the task is cancelled meanwhile, and the
+    cancellation is re-raised afterwards."""
+    __traceback_hide__ = True
+    return await _run(fn, args, {}, True)
+
+
+async def _run(
+    fn: Callable[..., T], args: tuple, kwargs: dict[str, Any], unwinding: bool
+) -> T:
+    __traceback_hide__ = True
     scope = _enter_scope()
     worker = scope._take_worker()
     here = getcurrent()
@@ -204,7 +239,6 @@ async def run_sync(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> 
     # SWITCH: into the worker with the job; it comes back with an awaitable
     # to wait for, or with the outcome.
     request = worker.switch((fn, args, kwargs))
-    unwinding = False
     cancelled_again = False
     try:
         while request.__class__ is not _Outcome:
@@ -344,7 +378,7 @@ def sync_to_async(
 
     @functools.wraps(func)
     async def bridged(*args: P.args, **kwargs: P.kwargs) -> T:
-        __traceback_hide__ = True  # noqa: F841
+        __traceback_hide__ = True
         return await run_sync(func, *args, **kwargs)
 
     bridged._oneloop_bridged = True  # type: ignore[attr-defined]

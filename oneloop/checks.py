@@ -1,0 +1,152 @@
+"""System checks: misconfiguration is reported by ``manage.py check`` with
+what is wrong and what to do, not discovered under load."""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+from oneloop import conf
+
+POOL_KEYS = {
+    "min_size",
+    "max_size",
+    "timeout",
+    "max_waiting",
+    "max_lifetime",
+    "max_idle",
+    "reconnect_timeout",
+    "num_workers",
+    "name",
+}
+
+
+@register(Tags.database, Tags.compatibility)
+def check_databases(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    messages: list[Any] = []
+    for alias, db in settings.DATABASES.items():
+        engine = str(db.get("ENGINE", ""))
+        if not engine.startswith("oneloop."):
+            messages.append(
+                Warning(
+                    f"Database alias {alias!r} uses the ENGINE {engine!r}, which "
+                    "blocks the event loop.",
+                    hint="Use 'oneloop.db.backends.postgresql' or "
+                    "'oneloop.db.backends.sqlite3'. While any alias uses another "
+                    "ENGINE, the ORM's a*() methods keep Django's thread hop.",
+                    id="oneloop.W001",
+                )
+            )
+        if engine.startswith("oneloop."):
+            messages.extend(_check_pool(alias, (db.get("OPTIONS") or {})))
+    return messages
+
+
+def _check_pool(alias: str, options: dict[str, Any]) -> list[Error]:
+    pool = options.get("pool")
+    if pool is None or isinstance(pool, bool):
+        return []
+    where = f"DATABASES[{alias!r}]['OPTIONS']['pool']"
+    if not isinstance(pool, dict):
+        return [
+            Error(
+                f"{where} is {pool!r}.",
+                hint='Use True, or a dict such as {"min_size": 2, "max_size": 20, '
+                '"timeout": 10}.',
+                id="oneloop.E001",
+            )
+        ]
+    errors = []
+    unknown = sorted(set(pool) - POOL_KEYS)
+    if unknown:
+        errors.append(
+            Error(
+                f"{where} has unknown keys: {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(sorted(POOL_KEYS))}.",
+                id="oneloop.E001",
+            )
+        )
+    for key in ("min_size", "max_size"):
+        value = pool.get(key)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            errors.append(
+                Error(
+                    f"{where}[{key!r}] is {value!r}.",
+                    hint="Use a whole number of connections, 0 or more "
+                    "(max_size at least 1).",
+                    id="oneloop.E001",
+                )
+            )
+    low, high = pool.get("min_size"), pool.get("max_size")
+    if isinstance(low, int) and isinstance(high, int) and (high < 1 or low > high):
+        errors.append(
+            Error(
+                f"{where} has min_size={low} and max_size={high}.",
+                hint="max_size must be at least 1 and at least min_size.",
+                id="oneloop.E001",
+            )
+        )
+    timeout = pool.get("timeout")
+    if timeout is not None and (
+        not isinstance(timeout, Real) or isinstance(timeout, bool) or timeout <= 0
+    ):
+        errors.append(
+            Error(
+                f"{where}['timeout'] is {timeout!r}.",
+                hint="Use the number of seconds to wait for a free connection, "
+                "more than 0.",
+                id="oneloop.E001",
+            )
+        )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    values = getattr(settings, "ONELOOP", {})
+    if not isinstance(values, dict):
+        return [
+            Error(
+                f"ONELOOP is {values!r}.",
+                hint='Use a dict, e.g. {"SYNC_VIEWS": "greenlet", '
+                '"BLOCK_WARN_MS": 100}.',
+                id="oneloop.E002",
+            )
+        ]
+    errors = []
+    unknown = sorted(set(values) - set(conf.DEFAULTS))
+    if unknown:
+        errors.append(
+            Error(
+                f"ONELOOP has unknown keys: {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(sorted(conf.DEFAULTS))}.",
+                id="oneloop.E002",
+            )
+        )
+    if values.get("SYNC_VIEWS", "greenlet") not in ("greenlet", "thread"):
+        errors.append(
+            Error(
+                f"ONELOOP['SYNC_VIEWS'] is {values['SYNC_VIEWS']!r}.",
+                hint='Use "greenlet" (sync views on the loop) or "thread" '
+                "(stock Django: a thread per sync view).",
+                id="oneloop.E002",
+            )
+        )
+    block = values.get("BLOCK_WARN_MS", 100)
+    if block is not None and (
+        not isinstance(block, Real) or isinstance(block, bool) or block <= 0
+    ):
+        errors.append(
+            Error(
+                f"ONELOOP['BLOCK_WARN_MS'] is {block!r}.",
+                hint="Use a number of milliseconds above 0, or None to turn "
+                "the loop-block watchdog off.",
+                id="oneloop.E002",
+            )
+        )
+    return errors

@@ -1,0 +1,247 @@
+"""Per-task database connections.
+
+Stock Django keeps one ``DatabaseWrapper`` per alias *per thread*. On one
+event loop every request shares the thread, so oneloop keeps them *per task*
+while code runs in a bridge:
+
+* each task gets its own ``DatabaseWrapper`` per alias (its own pooled
+  connection, its own transaction state);
+* a child task (``asyncio.gather``, ``oneloop.gather``) whose parent is inside
+  ``atomic`` on that alias uses the parent's wrapper, so it sees the
+  uncommitted rows; outside ``atomic`` it takes its own connection, so child
+  queries really run in parallel;
+* a *pinned* alias (an in-memory SQLite database, or a test transaction, see
+  :func:`pin`) resolves to the loop thread's own wrapper in every task;
+* when the task is done its connections go back to the pool, rolled back if
+  a transaction was left open.
+
+Outside a bridge nothing changes: the thread-local storage of stock Django is
+used, at stock cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import connections as django_connections
+from django.db.utils import ConnectionHandler
+
+from oneloop.bridge import TaskScope, current_scope, run_sync, task_scope
+
+__all__ = [
+    "TaskConnectionHandler",
+    "aclose_connections",
+    "close_connections",
+    "pin",
+    "pinned",
+]
+
+logger = logging.getLogger("oneloop.connections")
+
+# Tasks giving connections back; referenced so they are not collected early.
+_closing: set[asyncio.Task] = set()
+
+# alias -> how many pin() blocks hold it.
+_pins: dict[str, int] = {}
+
+
+class TaskConnectionHandler(ConnectionHandler):
+    """``django.db.connections`` while oneloop is installed: per-task wrappers
+    inside a bridge, per-thread wrappers (stock behaviour) elsewhere."""
+
+    def __getitem__(self, alias: str) -> Any:
+        scope = current_scope()
+        if scope is None:
+            return ConnectionHandler.__getitem__(self, alias)
+        try:
+            return scope.connections[alias]
+        except KeyError:
+            return self._task_connection(scope, alias)
+
+    def _task_connection(self, scope: TaskScope, alias: str) -> Any:
+        if alias in _pins:
+            return ConnectionHandler.__getitem__(self, alias)
+        parent = scope.parent
+        while parent is not None:
+            shared = parent.connections.get(alias)
+            if shared is not None:
+                if shared.in_atomic_block:
+                    # Inside the parent's transaction: same connection, so the
+                    # child sees its uncommitted rows. Not cached: once the
+                    # parent leaves atomic, the child takes its own.
+                    return shared
+                break
+            parent = parent.parent
+        if alias not in self.settings:
+            raise self.exception_class(f"The connection '{alias}' doesn't exist.")
+        if _shares_one_connection(self.settings[alias]):
+            return ConnectionHandler.__getitem__(self, alias)
+        conn = self.create_connection(alias)
+        self[alias] = conn
+        return conn
+
+    def __setitem__(self, alias: str, conn: Any) -> None:
+        scope = current_scope()
+        if scope is None:
+            ConnectionHandler.__setitem__(self, alias, conn)
+            return
+        if not scope.connections:
+            scope.add_finalizer(_release_scope)
+        scope.connections[alias] = conn
+
+    def __delitem__(self, alias: str) -> None:
+        scope = current_scope()
+        if scope is None:
+            ConnectionHandler.__delitem__(self, alias)
+        else:
+            del scope.connections[alias]
+
+    def all(self, initialized_only: bool = False) -> list[Any]:
+        scope = current_scope()
+        if scope is None:
+            return ConnectionHandler.all(self, initialized_only)
+        return [
+            self[alias]
+            for alias in self
+            if not initialized_only or alias in scope.connections or alias in _pins
+        ]
+
+
+def _shares_one_connection(settings_dict: dict[str, Any]) -> bool:
+    """An in-memory SQLite database exists once per connection: every task
+    must use the same one (serialized by its worker thread)."""
+    if not str(settings_dict.get("ENGINE", "")).endswith("sqlite3"):
+        return False
+    name = str(settings_dict.get("NAME") or "")
+    test_name = str((settings_dict.get("TEST") or {}).get("NAME") or "")
+    return (
+        name in ("", ":memory:")
+        or "mode=memory" in name
+        or (name.startswith("file:memorydb") and not test_name)
+    )
+
+
+@contextlib.contextmanager
+def pin(*aliases: str) -> Iterator[None]:
+    """Make every task use the loop thread's own connection for ``aliases``
+    (all aliases when none are given) while the block runs.
+
+    This is how tests keep Django's ``TestCase`` isolation: the test's
+    transaction lives on that connection, and requests, async tests and child
+    tasks all run inside it. Queries on a pinned alias are serialized by that
+    one connection.
+    """
+    names = aliases or tuple(django_connections)
+    for alias in names:
+        _pins[alias] = _pins.get(alias, 0) + 1
+    try:
+        yield
+    finally:
+        for alias in names:
+            left = _pins[alias] - 1
+            if left:
+                _pins[alias] = left
+            else:
+                del _pins[alias]
+
+
+def pinned(alias: str) -> bool:
+    """Whether ``alias`` is pinned to the loop thread's connection now."""
+    return alias in _pins
+
+
+def _close_wrappers(wrappers: list[Any]) -> None:
+    """Close each wrapper (its backend returns the connection to its pool,
+    rolled back if a transaction was left open). Runs in a bridge."""
+    for wrapper in wrappers:
+        try:
+            wrapper.close()
+        except Exception:
+            logger.exception(
+                "Closing the %r connection of a finished task failed; it was "
+                "discarded instead.",
+                wrapper.alias,
+            )
+            _discard(wrapper)
+
+
+def _discard(wrapper: Any) -> None:
+    """Drop a connection without any IO: the last resort when no loop can
+    run the clean close (the loop is shutting down)."""
+    raw, wrapper.connection = wrapper.connection, None
+    discard = getattr(raw, "discard", None)
+    if discard is not None:
+        discard()
+
+
+def _take_open(scope: TaskScope) -> list[Any]:
+    wrappers = [w for w in scope.connections.values() if w.connection is not None]
+    scope.connections.clear()
+    return wrappers
+
+
+def _release_scope(scope: TaskScope) -> None:
+    """Finalizer of a finished task: give its connections back. Runs on the
+    loop, outside any bridge, from the task's done callback."""
+    wrappers = _take_open(scope)
+    if not wrappers:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+        if loop.is_closed():
+            raise RuntimeError("loop closed")
+        task = loop.create_task(_close_in_new_task(wrappers))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+    except RuntimeError:
+        for wrapper in wrappers:
+            _discard(wrapper)
+
+
+async def _close_in_new_task(wrappers: list[Any]) -> None:
+    try:
+        await run_sync(_close_wrappers, wrappers)
+    except BaseException:
+        # Cancelled at loop shutdown: close without IO.
+        for wrapper in wrappers:
+            if wrapper.connection is not None:
+                _discard(wrapper)
+        raise
+
+
+async def aclose_connections() -> None:
+    """Return the calling task's connections to their pools now (rolled back
+    if a transaction was left open), instead of when the task ends.
+
+    Request handlers call it when the response is sent. A cancellation that
+    arrives meanwhile is held until the connections are back, then re-raised.
+    """
+    scope = task_scope()
+    if scope is None:
+        return
+    wrappers = _take_open(scope)
+    if not wrappers:
+        return
+    closing = asyncio.ensure_future(run_sync(_close_wrappers, wrappers))
+    cancelled = False
+    while not closing.done():
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            if closing.cancelled():
+                raise
+            cancelled = True
+    closing.result()
+    if cancelled:
+        raise asyncio.CancelledError()
+
+
+def close_connections() -> None:
+    """From sync code in a bridge: return this task's connections now."""
+    scope = current_scope()
+    if scope is not None:
+        _close_wrappers(_take_open(scope))

@@ -1,0 +1,1 @@
+"""oneloop's database support: per-task connections on async-native drivers."""

@@ -1,0 +1,1 @@
+"""Django database ENGINEs whose IO goes through the bridge."""

@@ -1,0 +1,179 @@
+"""PostgreSQL ENGINE: Django's backend, with psycopg's async driver in a bridge.
+
+Inside a bridge greenlet the connection comes from a
+``psycopg_pool.AsyncConnectionPool`` (one per alias per event loop) and every
+driver call is awaited on the loop. With no loop running this is Django's own
+backend, sync psycopg and all, at stock speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+from django.db.backends.postgresql import base as django_pg
+from django.db.backends.postgresql.base import Cursor, ServerBindingCursor
+from django.db.backends.postgresql.psycopg_any import register_tzloader
+from psycopg import OperationalError
+from psycopg.pq import Format, TransactionStatus
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+
+from oneloop.bridge import await_, in_bridge
+
+from ._facade import (
+    AsyncClientSideCursor,
+    AsyncServerBindingCursor,
+    AsyncServerSideCursor,
+    ConnectionFacade,
+    CursorFacade,
+)
+from .features import DatabaseFeatures
+
+__all__ = ["DatabaseWrapper"]
+
+# Sync cursor classes Django configures -> their async twins.
+_ASYNC_CURSORS = {
+    Cursor: AsyncClientSideCursor,
+    ServerBindingCursor: AsyncServerBindingCursor,
+}
+
+# Pool settings used in a bridge when OPTIONS has no "pool".
+DEFAULT_POOL = {"min_size": 1, "max_size": 10, "timeout": 30.0}
+
+# event loop -> alias -> pool. A pool belongs to the loop it was made on.
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BridgedPool]]
+_pools = weakref.WeakKeyDictionary()
+
+
+class BridgedPool:
+    """A ``psycopg_pool.AsyncConnectionPool`` answering the sync pool calls
+    Django's backend makes (``open``, ``getconn``, ``putconn``, ``close``)."""
+
+    def __init__(self, wrapper: DatabaseWrapper, options: dict[str, Any]) -> None:
+        self.alias = wrapper.alias
+        self.max_size = options.get("max_size", options.get("min_size", 4))
+        self.timeout = options.get("timeout", 30.0)
+        kwargs = wrapper.get_connection_params()
+        kwargs["autocommit"] = True  # Django sets it later, as for its own pool
+        kwargs["cursor_factory"] = _ASYNC_CURSORS.get(
+            kwargs.get("cursor_factory"), kwargs.get("cursor_factory")
+        )
+        checks = wrapper.settings_dict.get("CONN_HEALTH_CHECKS")
+        self.pool = AsyncConnectionPool(
+            kwargs=kwargs,
+            open=False,
+            configure=self._configure_with(wrapper._configure_connection),
+            check=AsyncConnectionPool.check_connection if checks else None,
+            name=f"oneloop-{wrapper.alias}",
+            **options,
+        )
+        self._opened = False
+        # Closed when the loop shuts down (asyncio.run / Runner close every
+        # async generator they know): asyncio has no other "loop closing" hook.
+        self._keeper = self._close_at_shutdown()
+
+    @staticmethod
+    def _configure_with(configure: Any) -> Any:
+        async def configure_connection(aconn: Any) -> None:
+            from oneloop.bridge import run_sync
+
+            await run_sync(configure, ConnectionFacade(aconn, None))
+
+        return configure_connection
+
+    async def _close_at_shutdown(self) -> Any:
+        try:
+            yield
+        finally:
+            await self.pool.close()
+
+    def open(self) -> None:
+        if not self._opened:
+            await_(self.pool.open(wait=False))
+            await_(self._keeper.asend(None))
+            self._opened = True
+
+    def getconn(self) -> ConnectionFacade:
+        try:
+            aconn = await_(self.pool.getconn())
+        except PoolTimeout as exc:
+            raise OperationalError(
+                f"No connection for database alias {self.alias!r} within "
+                f"{self.timeout} s: all {self.max_size} connections of its pool "
+                "are in use. Raise OPTIONS['pool']['max_size'] (and the "
+                "server's max_connections), raise OPTIONS['pool']['timeout'], "
+                "or do less work at once."
+            ) from exc
+        except PoolClosed as exc:
+            raise OperationalError(
+                f"The connection pool of database alias {self.alias!r} is "
+                "closed (the event loop that owned it shut down, or "
+                "close_pool() was called). A new pool is made on the next "
+                "connection from a running loop."
+            ) from exc
+        return ConnectionFacade(aconn, self)
+
+    def putconn(self, facade: ConnectionFacade) -> None:
+        aconn = facade.async_connection
+        status = aconn.info.transaction_status
+        if status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+            try:
+                await_(aconn.rollback())
+            except Exception:
+                pass  # the pool closes a connection it cannot reset
+        await_(self.pool.putconn(aconn))
+
+    def close(self) -> None:
+        await_(self.pool.close())
+
+
+class DatabaseWrapper(django_pg.DatabaseWrapper):
+    """Django's PostgreSQL ``DatabaseWrapper`` that goes async in a bridge."""
+
+    features_class = DatabaseFeatures
+
+    @property
+    def pool(self) -> Any:
+        if not in_bridge():
+            return super().pool
+        loop = asyncio.get_running_loop()
+        per_loop = _pools.get(loop)
+        if per_loop is None:
+            per_loop = _pools[loop] = {}
+        pool = per_loop.get(self.alias)
+        if pool is None:
+            options = self.settings_dict["OPTIONS"].get("pool")
+            if not isinstance(options, dict):
+                options = DEFAULT_POOL
+            pool = per_loop[self.alias] = BridgedPool(self, options)
+        return pool
+
+    def close_pool(self) -> None:
+        super().close_pool()
+        for per_loop in list(_pools.values()):
+            pool = per_loop.pop(self.alias, None)
+            if pool is not None and in_bridge():
+                pool.close()
+
+    def create_cursor(self, name: str | None = None) -> Any:
+        if not isinstance(self.connection, ConnectionFacade):
+            return super().create_cursor(name)
+        aconn = self.connection.async_connection
+        if name:
+            # Named cursors bind on the client unless server_side_binding is
+            # set, exactly as Django's backend decides.
+            if self.settings_dict["OPTIONS"].get("server_side_binding") is True:
+                acursor = aconn.cursor(
+                    name, scrollable=False, withhold=aconn.autocommit
+                )
+            else:
+                acursor = AsyncServerSideCursor(
+                    aconn, name=name, scrollable=False, withhold=aconn.autocommit
+                )
+        else:
+            acursor = aconn.cursor()
+        loader = aconn.adapters.get_loader(django_pg.TIMESTAMPTZ_OID, Format.TEXT)
+        if self.timezone != loader.timezone:
+            register_tzloader(self.timezone, acursor)
+        return CursorFacade(acursor, self.connection)

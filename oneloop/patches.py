@@ -1,0 +1,133 @@
+"""Every change oneloop makes to Django and asgiref, in one place.
+
+``install()`` applies them (idempotent); ``uninstall()`` puts every original
+back. ``docs/patches.md`` lists each one with the reason. Everything else in
+oneloop uses Django's own extension points (ENGINE, BACKEND, EMAIL_BACKEND,
+the ASGI handler, AppConfig).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import AsyncToSync
+from asgiref.sync import sync_to_async as asgiref_sync_to_async
+from django.apps import apps
+from django.core.signals import setting_changed
+from django.db import connections
+
+from oneloop.bridge import await_, in_bridge, run_sync
+from oneloop.connections import TaskConnectionHandler
+
+__all__ = ["install", "installed", "uninstall"]
+
+# Django modules whose a*() methods wrap database-only sync code in
+# sync_to_async: with oneloop ENGINEs that code is loop-safe, so it runs in a
+# bridge greenlet instead of hopping to a thread.
+# Each is (module, the app it needs installed, or None).
+ORM_MODULES = (
+    ("django.db.models.query", None),
+    ("django.db.models.base", None),
+    ("django.db.models.fields.related_descriptors", None),
+    ("django.contrib.contenttypes.fields", "django.contrib.contenttypes"),
+    ("django.contrib.auth.backends", "django.contrib.auth"),
+    ("django.contrib.sessions.backends.db", "django.contrib.sessions"),
+)
+
+# (owner, attribute name, original value) for every patch, in install order.
+_applied: list[tuple[Any, str, Any]] = []
+
+
+def installed() -> bool:
+    """Whether the patches are in place."""
+    return bool(_applied)
+
+
+def _set(owner: Any, name: str, value: Any) -> None:
+    _applied.append((owner, name, getattr(owner, name)))
+    setattr(owner, name, value)
+
+
+def install() -> None:
+    """Apply oneloop's patches to Django (idempotent)."""
+    if _applied:
+        return
+    import django.utils.asyncio
+
+    # 1. @async_unsafe lets calls through inside a bridge greenlet.
+    _set(django.utils.asyncio, "get_running_loop", _running_loop_outside_bridge)
+    # 2. The ORM's a*() methods run in a bridge when every alias is loop-safe.
+    for name, app in ORM_MODULES:
+        if app is None or apps.is_installed(app):
+            _set(importlib.import_module(name), "sync_to_async", orm_sync_to_async)
+    # 3. django.db.connections: per-task wrappers inside a bridge.
+    _set(connections, "__class__", TaskConnectionHandler)
+    # 4. async_to_sync() inside a bridge awaits on the running loop.
+    _set(AsyncToSync, "__call__", _async_to_sync_call)
+    setting_changed.connect(_reset_loop_safety)
+
+
+def uninstall() -> None:
+    """Undo every patch, newest first."""
+    while _applied:
+        owner, name, original = _applied.pop()
+        setattr(owner, name, original)
+    setting_changed.disconnect(_reset_loop_safety)
+    _loop_safe.cache_clear()
+
+
+def _running_loop_outside_bridge() -> asyncio.AbstractEventLoop:
+    """``asyncio.get_running_loop`` as ``@async_unsafe`` should see it: code in
+    a bridge greenlet does its IO through ``await_``, so it is not "in an async
+    context" in the sense the guard protects against."""
+    loop = asyncio.get_running_loop()
+    if in_bridge():
+        raise RuntimeError("in a oneloop bridge")
+    return loop
+
+
+@functools.cache
+def _loop_safe() -> bool:
+    """True when every configured database uses a oneloop ENGINE, so ORM code
+    never blocks the loop. A stock ENGINE would block it: then the ORM keeps
+    Django's thread hop (and the ``oneloop.W001`` check says so)."""
+    from django.conf import settings
+
+    return all(
+        str(db.get("ENGINE", "")).startswith("oneloop.")
+        for db in settings.DATABASES.values()
+    )
+
+
+def _reset_loop_safety(*, setting: str, **kwargs: Any) -> None:
+    if setting == "DATABASES":
+        _loop_safe.cache_clear()
+
+
+def orm_sync_to_async(
+    func: Callable[..., Any] | None = None,
+    *,
+    thread_sensitive: bool = True,
+    executor: Any = None,
+) -> Any:
+    """What Django's ORM modules call as ``sync_to_async`` after install."""
+    if func is not None and _loop_safe():
+        return functools.partial(run_sync, func)
+    return asgiref_sync_to_async(
+        func, thread_sensitive=thread_sensitive, executor=executor
+    )
+
+
+_stock_async_to_sync_call = AsyncToSync.__call__
+
+
+def _async_to_sync_call(self: AsyncToSync, *args: Any, **kwargs: Any) -> Any:
+    """Inside a bridge there is a loop to await on: use it (no new thread, no
+    new loop). Elsewhere asgiref's own behaviour."""
+    if in_bridge():
+        return await_(self.awaitable(*args, **kwargs))
+    return _stock_async_to_sync_call(self, *args, **kwargs)
