@@ -10,6 +10,7 @@ database, so its tests use a second database, ``ONELOOP_TEST_REDIS_CLEAR_DB``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
@@ -149,6 +150,10 @@ def run(request: pytest.FixtureRequest, cache_settings: None) -> Callable[..., A
     return runner
 
 
+class _Closed(Exception):
+    """One side of a proxied connection closed it."""
+
+
 class LatencyProxy:
     """A TCP proxy on 127.0.0.1 that forwards to Redis and delays every chunk
     Redis sends back by ``delay`` seconds (per chunk, not per connection, so
@@ -179,23 +184,26 @@ class LatencyProxy:
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
         self.connections += 1
-        server_reader, server_writer = await asyncio.open_connection(*self.target)
-        pending: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-        tasks = [
-            asyncio.create_task(self._forward(client_reader, server_writer)),
-            asyncio.create_task(self._collect(server_reader, pending)),
-            asyncio.create_task(self._deliver(pending, client_writer)),
-        ]
-        self._tasks.update(tasks)
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._tasks.add(handler)
+        server_writer = None
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            server_reader, server_writer = await asyncio.open_connection(*self.target)
+            pending: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._forward(client_reader, server_writer))
+                group.create_task(self._collect(server_reader, pending))
+                group.create_task(self._deliver(pending, client_writer))
+        except (asyncio.CancelledError, ConnectionError, _Closed, ExceptionGroup):
+            pass
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self._tasks.difference_update(tasks)
+            self._tasks.discard(handler)
             for writer in (client_writer, server_writer):
-                writer.close()
+                if writer is not None:
+                    writer.close()
+                    with contextlib.suppress(Exception):
+                        await writer.wait_closed()
 
     async def _forward(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -203,12 +211,14 @@ class LatencyProxy:
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
+        raise _Closed
 
     async def _collect(
         self, reader: asyncio.StreamReader, pending: asyncio.Queue
     ) -> None:
         while data := await reader.read(65536):
             pending.put_nowait((time.monotonic() + self.delay, data))
+        raise _Closed
 
     async def _deliver(
         self, pending: asyncio.Queue, writer: asyncio.StreamWriter

@@ -98,9 +98,14 @@ class _LoopClients:
             return
         self.closed = True
         clients = [c for per in self.by_config.values() for c in per.values()]
-        self.by_config.clear()
+        self.forget_clients()
         for client in clients:
             await client.connection_pool.disconnect()
+
+    def forget_clients(self) -> None:
+        for per_config in self.by_config.values():
+            per_config.clear()
+        self.by_config.clear()
 
     def forget(self) -> None:
         """Drop the pools of a loop that closed without shutting down its async
@@ -108,7 +113,7 @@ class _LoopClients:
         to the garbage collector. Finishes the closer so that no finalizer
         is scheduled on the dead loop."""
         self.closed = True
-        self.by_config.clear()
+        self.forget_clients()
         closer, self.closer = self.closer, None
         if closer is not None:
             _step(closer.aclose())
@@ -151,11 +156,13 @@ def _loop_clients(loop: asyncio.AbstractEventLoop) -> _LoopClients:
     if entry is not None and not entry.closed:
         return entry
     with _registry_lock:
-        for other in [e for lp, e in _registry.items() if lp.is_closed()]:
+        dead = [e for lp, e in _registry.items() if lp.is_closed()]
+        for other in dead:
             del _registry[other.loop]
-            other.forget()
         entry = _LoopClients(loop)
         _registry[loop] = entry
+    for other in dead:
+        other.forget()
     closer = _close_at_loop_shutdown(entry)
     # asend() registers the generator with the running loop (asyncio's
     # "firstiter" hook), then it runs up to its ``yield`` without suspending.
@@ -273,12 +280,9 @@ class AsyncRedisCacheClient:
             self._pool_class,
             repr(sorted(self._pool_options.items(), key=lambda kv: kv[0])),
         )
-        # (loop, {server index: client}) of the last loop used, read and
-        # replaced as one tuple, so threads never see a mixed pair.
-        self._last: tuple[asyncio.AbstractEventLoop | None, dict[int, Any]] = (
-            None,
-            {},
-        )
+        # (loop, its clients entry, {server index: client}) of the last loop
+        # used, read and replaced as one tuple: threads never see a mix.
+        self._last: tuple[Any, _LoopClients | None, dict[int, Any]] = (None, None, {})
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
         """The ``redis.asyncio.Redis`` client to use on the running loop.
@@ -287,11 +291,11 @@ class AsyncRedisCacheClient:
         server per key (sharding).
         """
         loop = asyncio.get_running_loop()
-        last_loop, clients = self._last
-        if last_loop is not loop:
+        last_loop, entry, clients = self._last
+        if last_loop is not loop or entry is None or entry.closed:
             entry = _loop_clients(loop)
             clients = entry.by_config.setdefault(self._config_key, {})
-            self._last = (loop, clients)
+            self._last = (loop, entry, clients)
         index = self._sync._get_connection_pool_index(write)
         client = clients.get(index)
         if client is None:
