@@ -457,3 +457,38 @@ async def test_untrusted_certificate_raises_what_stock_raises(
 def test_tls_and_ssl_are_mutually_exclusive():
     with pytest.raises(ValueError, match="mutually exclusive"):
         EmailBackend(use_tls=True, use_ssl=True)
+
+
+async def test_tls_context_is_built_once_and_shared(
+    start_smtp_server, certificate, monkeypatch
+):
+    server = start_smtp_server(mode="starttls", cert=certificate)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    options = {"host": HOST, "port": server.port, "use_tls": True, "timeout": 5}
+    first, second = EmailBackend(**options), EmailBackend(**options)
+    assert await first.asend_messages([_message()]) == 1
+    assert await second.asend_messages([_message()]) == 1
+    assert first.ssl_context is second.ssl_context
+    # Different inputs, different context.
+    monkeypatch.setenv("SSL_CERT_DIR", str(certificate[0].parent))
+    third = EmailBackend(**options)
+    assert await third.asend_messages([_message()]) == 1
+    assert third.ssl_context is not first.ssl_context
+    assert [r.tls for r in server.received] == [True, True, True]
+
+
+def test_starttls_from_plain_sync_code(start_smtp_server, certificate, monkeypatch):
+    server = start_smtp_server(mode="starttls", auth=True, cert=certificate)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    connection = EmailBackend(
+        host=HOST,
+        port=server.port,
+        use_tls=True,
+        username=USERNAME,
+        password=PASSWORD,
+        timeout=5,
+    )
+    assert connection.send_messages([rich_message(4)]) == 1
+    (received,) = server.received
+    assert received.tls and received.authenticated
+    assert_rich_message_received(received, 4)

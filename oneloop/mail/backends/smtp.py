@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import os
 import ssl
 import threading
 from collections.abc import Callable, Coroutine, Sequence
@@ -127,7 +128,7 @@ class EmailBackend(stock_smtp.EmailBackend):
             _close_now(self._partial_connection)
             self._partial_connection = None
 
-        client = self._client(await _local_hostname())
+        client = self._client(await _local_hostname(), await self._atls_context())
         self._partial_connection = client
         try:
             await client.connect()
@@ -217,15 +218,19 @@ class EmailBackend(stock_smtp.EmailBackend):
         except RuntimeError:
             # Plain sync code: this thread's private loop. The RLock keeps
             # threads that share this backend apart, as in the stock backend.
-            DNS_NAME.get_fqdn()  # may do a DNS lookup: fine here, no loop.
+            # Blocking set-up is fine here, with no loop: do it inline.
+            DNS_NAME.get_fqdn()
+            if self._uses_tls() and self._cached_tls_context() is None:
+                self._build_tls_context()
             with self._lock:
                 return await_(fn(*args))
         return _call_outside_loop(fn, *args)
 
     # -- helpers -------------------------------------------------------------
 
-    def _client(self, local_hostname: str) -> aiosmtplib.SMTP:
-        tls = self.use_ssl or self.use_tls
+    def _client(
+        self, local_hostname: str, tls_context: ssl.SSLContext | None
+    ) -> aiosmtplib.SMTP:
         return aiosmtplib.SMTP(
             hostname=self.host,
             port=int(self.port),
@@ -233,7 +238,54 @@ class EmailBackend(stock_smtp.EmailBackend):
             timeout=self.timeout,
             use_tls=bool(self.use_ssl),
             start_tls=False,  # STARTTLS only when asked for, as stock does
-            tls_context=self.ssl_context if tls else None,
+            tls_context=tls_context,
+        )
+
+    def _uses_tls(self) -> bool:
+        return bool(self.use_ssl or self.use_tls)
+
+    async def _atls_context(self) -> ssl.SSLContext | None:
+        """The stock backend's ``ssl_context``, without stalling the loop:
+        building one loads the CA certificates (~20 ms), so it is built in a
+        thread and shared by every backend with the same inputs."""
+        if not self._uses_tls():
+            return None
+        context = self._cached_tls_context()
+        if context is None:
+            context = await asyncio.to_thread(self._build_tls_context)
+        return context
+
+    def _cached_tls_context(self) -> ssl.SSLContext | None:
+        if "ssl_context" in self.__dict__:
+            return self.__dict__["ssl_context"]
+        key = self._tls_context_key()
+        context = _tls_contexts.get(key) if key is not None else None
+        if context is not None:
+            self.__dict__["ssl_context"] = context
+        return context
+
+    def _build_tls_context(self) -> ssl.SSLContext:
+        context = self.ssl_context  # Django's cached_property, or a subclass's
+        key = self._tls_context_key()
+        if key is not None:
+            _tls_contexts[key] = context
+        return context
+
+    def _tls_context_key(self) -> tuple | None:
+        """What the stock ``ssl_context`` depends on, or ``None`` when a
+        subclass builds its own (then it is not shared)."""
+        if type(self).ssl_context is not stock_smtp.EmailBackend.ssl_context:
+            return None
+        files = []
+        for path in (self.ssl_certfile, self.ssl_keyfile):
+            try:
+                files.append((path, os.stat(path).st_mtime_ns) if path else None)
+            except OSError:
+                files.append((path, None))  # let load_cert_chain report it
+        return (
+            *files,
+            os.environ.get("SSL_CERT_FILE"),
+            os.environ.get("SSL_CERT_DIR"),
         )
 
     async def _astarttls(self, client: aiosmtplib.SMTP) -> None:
@@ -313,6 +365,10 @@ class EmailBackend(stock_smtp.EmailBackend):
         if held is None or held[0] is not loop:
             held = self._loop_lock = (loop, asyncio.Lock())
         return held[1]
+
+
+# Default SSL contexts, by what they were built from (see _tls_context_key).
+_tls_contexts: dict[tuple, ssl.SSLContext] = {}
 
 
 async def _local_hostname() -> str:
