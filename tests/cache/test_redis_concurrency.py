@@ -105,3 +105,42 @@ async def test_stock_backend_hops_threads_for_contrast(raw_redis):
         cache._cache.get = recording_get
         assert await cache.aget("contrast") == 1
         assert threads_in_get and threads_in_get[0] != threading.get_ident()
+
+
+async def test_cancelled_agets_leave_no_crossed_replies(latency_proxy, raw_redis):
+    """Cancelling tasks mid-reply must not hand a later caller the reply meant
+    for a cancelled one (redis-py drops the connection of a cancelled call)."""
+    with override_settings(CACHES=_proxied(latency_proxy)):
+        cache = caches["default"]
+        await cache.aset_many({f"c{i}": i for i in range(20)})
+        for _ in range(3):
+            tasks = [asyncio.create_task(cache.aget(f"c{i}")) for i in range(20)]
+            await asyncio.sleep(0.02)  # requests sent, replies still in the proxy
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            values = await asyncio.gather(*(cache.aget(f"c{i}") for i in range(20)))
+            assert values == list(range(20))
+
+
+async def test_cancelled_bridged_get_raises_cancelled_inside(latency_proxy, raw_redis):
+    """A sync ``cache.get()`` in a bridge sees the cancellation at its IO point."""
+    with override_settings(CACHES=_proxied(latency_proxy)):
+        cache = caches["default"]
+        await cache.aset("bridged", 1)
+        seen = []
+
+        def view_code() -> None:
+            try:
+                cache.get("bridged")
+            except asyncio.CancelledError:
+                seen.append("cancelled")
+                raise
+
+        task = asyncio.create_task(run_sync(view_code))
+        await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert seen == ["cancelled"]
+        assert await cache.aget("bridged") == 1
