@@ -267,3 +267,25 @@ def test_pools_of_concurrent_loops_in_threads_stay_apart(cache_settings):
         t.join()
     assert not errors
     assert len({id(p) for p in pools.values()}) == 3
+
+
+def test_public_names_exist():
+    assert oneloop_cache.__all__ == ["aclose_pools"]
+    for name in backend.__all__:
+        assert hasattr(backend, name), name
+
+
+def test_uvloop_closes_pools_at_shutdown_too(cache_settings):
+    uvloop = pytest.importorskip("uvloop")
+    cache = caches["default"]
+    seen = []
+
+    async def use() -> None:
+        await cache.aset("uv", 1)
+        assert await cache.aget("uv") == 1
+        seen.append((asyncio.get_running_loop(), _pool(cache)))
+
+    uvloop.run(use())
+    [(loop, pool)] = seen
+    assert loop not in backend._registry
+    assert not _connected(pool)

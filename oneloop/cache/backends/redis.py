@@ -33,6 +33,7 @@ them), or explicitly by ``await oneloop.cache.aclose_pools()``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import threading
@@ -100,7 +101,9 @@ class _LoopClients:
         clients = [c for per in self.by_config.values() for c in per.values()]
         self.forget_clients()
         for client in clients:
-            await client.connection_pool.disconnect()
+            # One broken connection must not keep the others open.
+            with contextlib.suppress(Exception):
+                await client.connection_pool.disconnect()
 
     def forget_clients(self) -> None:
         for per_config in self.by_config.values():
