@@ -195,6 +195,20 @@ def _startup(django_system: str, target: Target, times: int) -> dict[str, Any]:
     return {"median": statistics.median(samples), "samples": samples}
 
 
+def _settle(server: Server, limit: float = 15) -> None:
+    """Wait until the server is idle (under 8 % of a core for 0.25 s), so
+    requests left over from the previous measurement do not leak into the
+    next one."""
+    deadline = time.monotonic() + limit
+    before = server.cpu_seconds()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = server.cpu_seconds()
+        if now - before < 0.02:
+            return
+        before = now
+
+
 def _scenario_http(server: Server, mode: Mode, scenario: str) -> list[dict]:
     """Run one HTTP scenario on a started server; one row per client count."""
     rows = []
@@ -204,20 +218,25 @@ def _scenario_http(server: Server, mode: Mode, scenario: str) -> list[dict]:
         "P6": (mode.p6_clients,),
     }[scenario]
     url = server.url(scenario)
-    wrk(url, max(clients), mode.warmup)  # warm-up, not recorded
+    wrk(url, min(clients), mode.warmup)  # warm-up, not recorded
     for count in clients:
+        _settle(server)
         cpu_before = server.cpu_seconds()
         figures = wrk(url, count, mode.seconds)
         cpu = server.cpu_seconds() - cpu_before
         requests = figures.get("requests", 0)
         figures["cpu_us_per_request"] = cpu / requests * 1e6 if requests else None
+        if not requests:
+            figures["error"] = (
+                f"{scenario}: no request completed ({server.log_tail(1)})"
+            )
         rows.append({"scenario": scenario, "clients": count, **figures})
     return rows
 
 
 def _scenario_p5(server: Server, mode: Mode) -> dict[str, Any]:
     """P5: RSS growth per in-flight slow request, and the thread count."""
-    time.sleep(0.5)
+    _settle(server)
     idle_rss, idle_threads = server.memory()
     figures = inflight(server.url("P5"), mode.p5_inflight, server.memory)
     growth = figures["peak_rss"] - idle_rss
