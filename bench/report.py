@@ -375,6 +375,26 @@ def render(path: str, out_dir: str) -> str:
             "",
         ]
 
+    dup = results.get("duplication", {})
+    if "django" in dup and "oneloop" in dup:
+        lines += ["## Sync/async twin code", ""]
+        lines += _table(
+            ["code base", "async twins (`aX` beside `X`)", "their lines",
+             "all lines", "files with twins"],
+            [
+                (f"Django {dup['django']['version']}", dup["django"]["twins"],
+                 dup["django"]["twin_lines"], dup["django"]["total_lines"],
+                 dup["django"]["files_with_twins"]),
+                ("oneloop", dup["oneloop"]["twins"], dup["oneloop"]["twin_lines"],
+                 dup["oneloop"]["total_lines"], dup["oneloop"]["files_with_twins"]),
+            ],
+        )  # fmt: skip
+        lines += [
+            "Counted by `python -m bench.duplication`: an `async def aX` defined "
+            "in the same class or module as a `def X`, tests excluded.",
+            "",
+        ]
+
     errors = _errors(results)
     if errors:
         lines += ["## Systems that did not run", ""]

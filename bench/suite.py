@@ -170,7 +170,20 @@ def run_inproc(mode: Mode, target: Target) -> dict[str, Any]:
         system: _startup(system, target, mode.p3_startups)
         for system in ("stock", "stock+app", "oneloop")
     }
+    out["duplication"] = _duplication()
     return out
+
+
+def _duplication() -> dict[str, Any]:
+    """Lines of sync/async twin code in Django and in oneloop
+    (``bench.duplication``), measured in a child interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.duplication"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(done.stdout)
 
 
 def _startup(django_system: str, target: Target, times: int) -> dict[str, Any]:
