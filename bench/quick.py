@@ -94,6 +94,8 @@ def render(
         + _ratio(conc["oneloop-async"], conc["stock-sync"], "seconds"),
         "  concurrency  oneloop / stock async              "
         + _ratio(conc["oneloop-async"], conc["stock-async"], "seconds"),
+        "  concurrency  oneloop.gather (sync) / stock sync "
+        + _ratio(conc["oneloop-sync"], conc["stock-sync"], "seconds"),
     ]
     return "\n".join(lines)
 
