@@ -19,7 +19,7 @@ from psycopg import OperationalError
 from psycopg.pq import Format, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
-from oneloop.bridge import await_, in_bridge
+from oneloop.bridge import await_, in_bridge, run_sync
 
 from ._facade import (
     AsyncClientSideCursor,
@@ -30,7 +30,7 @@ from ._facade import (
 )
 from .features import DatabaseFeatures
 
-__all__ = ["DatabaseWrapper"]
+__all__ = ["DatabaseWrapper", "aclose_pools"]
 
 # Sync cursor classes Django configures -> their async twins.
 _ASYNC_CURSORS = {
@@ -60,6 +60,8 @@ class BridgedPool:
             kwargs.get("cursor_factory"), kwargs.get("cursor_factory")
         )
         checks = wrapper.settings_dict.get("CONN_HEALTH_CHECKS")
+        # Every connection the pool made, to close them at shutdown.
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self.pool = AsyncConnectionPool(
             kwargs=kwargs,
             open=False,
@@ -73,11 +75,9 @@ class BridgedPool:
         # async generator they know): asyncio has no other "loop closing" hook.
         self._keeper = self._close_at_shutdown()
 
-    @staticmethod
-    def _configure_with(configure: Any) -> Any:
+    def _configure_with(self, configure: Any) -> Any:
         async def configure_connection(aconn: Any) -> None:
-            from oneloop.bridge import run_sync
-
+            self._connections.add(aconn)
             await run_sync(configure, ConnectionFacade(aconn, None))
 
         return configure_connection
@@ -86,11 +86,25 @@ class BridgedPool:
         try:
             yield
         finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pool and every connection it made, even when the loop's
+        shutdown already cancelled the pool's own worker tasks."""
+        try:
             await self.pool.close()
+        except BaseException:  # its workers were cancelled: close by hand
+            pass
+        finally:
+            for aconn in list(self._connections):
+                if not aconn.closed:
+                    aconn.pgconn.finish()
 
     def open(self) -> None:
         if not self._opened:
-            await_(self.pool.open(wait=False))
+            # Wait for min_size connections now: a pool still connecting in
+            # the background when the loop shuts down would delay the shutdown.
+            await_(self.pool.open(wait=True, timeout=self.timeout))
             await_(self._keeper.asend(None))
             self._opened = True
 
@@ -125,7 +139,19 @@ class BridgedPool:
         await_(self.pool.putconn(aconn))
 
     def close(self) -> None:
-        await_(self.pool.close())
+        await_(self.aclose())
+
+
+async def aclose_pools() -> None:
+    """Close the connection pools of the running loop.
+
+    oneloop's ASGI handler calls it at lifespan shutdown; pools also close by
+    themselves when ``asyncio.run()`` (or ``asyncio.Runner``) shuts the loop
+    down. Call it yourself if you run and close a loop by hand.
+    """
+    per_loop = _pools.pop(asyncio.get_running_loop(), {})
+    for pool in per_loop.values():
+        await pool.aclose()
 
 
 class DatabaseWrapper(django_pg.DatabaseWrapper):

@@ -1,0 +1,1 @@
+"""``ENGINE: "oneloop.db.backends.sqlite3"``: the embedded default."""

@@ -1,0 +1,17 @@
+"""Features of the oneloop SQLite ENGINE: Django's, plus the deviations
+recorded for Django's own test suite."""
+
+from django.db.backends.sqlite3.features import DatabaseFeatures as SQLiteFeatures
+from django.utils.functional import cached_property
+
+from oneloop.db.backends._deviations import merge_expected_failures, merge_skips
+
+
+class DatabaseFeatures(SQLiteFeatures):
+    @cached_property
+    def django_test_skips(self) -> dict[str, set[str]]:
+        return merge_skips(super().django_test_skips, "sqlite")
+
+    @cached_property
+    def django_test_expected_failures(self) -> set[str]:
+        return merge_expected_failures(super().django_test_expected_failures, "sqlite")

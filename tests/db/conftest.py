@@ -1,0 +1,28 @@
+import threading
+
+import pytest
+from django.db.backends.signals import connection_created
+
+
+class QueryThreads:
+    """Records the thread of every query run through Django's cursor, on
+    every connection made while it is active."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        self.threads.append(threading.get_ident())
+        return execute(sql, params, many, context)
+
+    def on_connect(self, sender, connection, **kwargs):
+        if self not in connection.execute_wrappers:
+            connection.execute_wrappers.append(self)
+
+
+@pytest.fixture
+def query_threads():
+    recorder = QueryThreads()
+    connection_created.connect(recorder.on_connect)
+    yield recorder
+    connection_created.disconnect(recorder.on_connect)

@@ -1,0 +1,159 @@
+"""The bridge: results, errors, context, cancellation, misuse."""
+
+import asyncio
+import contextvars
+import threading
+import time
+
+import pytest
+
+from oneloop import MissingBridge, await_, gather, offload, run_sync
+from oneloop.bridge import current_scope, in_bridge, sync_to_async
+
+var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+
+async def test_result_and_await():
+    def double(x):
+        return await_(asyncio.sleep(0.001, result=x * 2))
+
+    assert await run_sync(double, 21) == 42
+
+
+async def test_exception_keeps_traceback():
+    def fails():
+        await_(asyncio.sleep(0))
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError) as info:
+        await run_sync(fails)
+    assert any(entry.name == "fails" for entry in info.traceback)
+
+
+async def test_async_exception_raised_at_await_point():
+    async def broken():
+        raise ValueError("from the loop")
+
+    def calls():
+        try:
+            await_(broken())
+        except ValueError as exc:
+            return f"caught {exc}"
+
+    assert await run_sync(calls) == "caught from the loop"
+
+
+async def test_context_is_the_tasks_context():
+    def sets():
+        assert var.get() == "outer"
+        var.set("inner")
+
+    var.set("outer")
+    await run_sync(sets)
+    assert var.get() == "inner"
+
+
+async def test_one_scope_and_greenlet_reused_per_task():
+    scopes = [await run_sync(current_scope) for _ in range(3)]
+    assert scopes[0] is scopes[1] is scopes[2]
+    other = await asyncio.create_task(run_sync(current_scope))
+    assert other is not scopes[0]
+    assert other.parent is scopes[0]
+
+
+async def test_nested_run_sync_through_async_code():
+    async def inner():
+        return await run_sync(lambda: "nested")
+
+    assert await run_sync(lambda: await_(inner())) == "nested"
+
+
+async def test_runs_on_loop_thread_without_threads():
+    loop_thread = threading.get_ident()
+    before = threading.active_count()
+    seen = await run_sync(threading.get_ident)
+    assert seen == loop_thread
+    assert threading.active_count() == before
+
+
+async def test_concurrency_on_one_thread():
+    def waits():
+        return await_(asyncio.sleep(0.2, result=threading.get_ident()))
+
+    start = time.perf_counter()
+    idents = await asyncio.gather(*(run_sync(waits) for _ in range(20)))
+    assert time.perf_counter() - start < 1.0
+    assert set(idents) == {threading.get_ident()}
+
+
+async def test_gather_from_sync_code():
+    def fan_out():
+        return gather(
+            lambda: await_(asyncio.sleep(0.2, result="a")),
+            lambda: await_(asyncio.sleep(0.2, result="b")),
+            asyncio.sleep(0.2, result="c"),
+        )
+
+    start = time.perf_counter()
+    assert await run_sync(fan_out) == ["a", "b", "c"]
+    assert time.perf_counter() - start < 0.5
+
+
+async def test_cancellation_arrives_at_await_and_cleanup_completes():
+    log = []
+
+    def slow():
+        try:
+            await_(asyncio.sleep(10))
+        except asyncio.CancelledError:
+            log.append("cancelled")
+            await_(asyncio.sleep(0.05))  # clean-up that needs IO
+            log.append("cleaned up")
+            raise
+
+    task = asyncio.create_task(run_sync(slow))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.sleep(0.01)
+    task.cancel()  # a second cancellation must not cut the clean-up short
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["cancelled", "cleaned up"]
+
+
+async def test_missing_bridge_says_what_to_do():
+    coro = asyncio.sleep(0)
+    with pytest.raises(MissingBridge, match="run_sync"):
+        await_(coro)
+    assert coro.cr_frame is None  # closed: no "never awaited" warning
+
+
+def test_await_without_loop_runs_privately():
+    assert not in_bridge()
+    assert await_(asyncio.sleep(0, result="done")) == "done"
+
+
+async def test_offload_runs_blocking_code_in_a_thread_while_loop_runs():
+    ticks = []
+
+    async def ticker():
+        for _ in range(5):
+            ticks.append(1)
+            await asyncio.sleep(0.02)
+
+    def blocking():
+        return offload(lambda: (time.sleep(0.15), threading.get_ident())[1])
+
+    tick_task = asyncio.create_task(ticker())
+    ident = await run_sync(blocking)
+    await tick_task
+    assert ident != threading.get_ident()
+    assert len(ticks) == 5
+
+
+async def test_sync_to_async_is_hop_free():
+    @sync_to_async
+    def where():
+        return threading.get_ident()
+
+    assert await where() == threading.get_ident()
