@@ -32,6 +32,48 @@ HTTP_ORDER = (
 )  # fmt: skip
 
 
+METHOD = """\
+## How to run
+
+```sh
+bash bench/setup.sh                  # wrk + the [bench] packages
+.venv/bin/python -m bench run --quick   # about 2 minutes, 1 worker process
+.venv/bin/python -m bench run --full    # at most 20 minutes, 1 then 2 workers
+.venv/bin/python -m bench report        # re-render the newest results file
+```
+
+A full run writes `bench/results/full-<date>.json`, this page and
+`docs/img/bench-*.png|svg`, and refreshes the headline block of
+[evidence.md](evidence.md). Commit the three together. PostgreSQL comes from
+`BENCH_PG_HOST`/`BENCH_PG_PORT`/`BENCH_PG_USER` (default 127.0.0.1:5432,
+user postgres); the suite creates and fills its own database,
+`oneloop_bench` (10 000 rows in `bench_item`, `n` indexed).
+
+## Scenarios
+
+- **P1** per-query latency in-process: `Item.objects.filter(n=k).first()`
+  (stock sync), `afirst()` (stock: asgiref thread hop; oneloop: on the loop),
+  and the same SQL on a raw psycopg connection; µs per call, median of
+  repeats, each system in its own interpreter.
+- **P2** IO-bound throughput: each request runs one query that waits 50 ms on
+  the server (`pg_sleep(0.05)` in the lookup); wrk at 10/100/500 connections;
+  requests/s, p50/p99, server CPU µs per request (whole process tree).
+- **P3** sync deployment cost: `manage.py check` start-up, sync `first()` with
+  no loop, and WSGI P4 throughput, with oneloop installed vs not.
+- **P4** CPU-bound: one indexed query for 20 rows rendered with a small
+  template (Django templates; Jinja2 for FastAPI; string building for the raw
+  floor); wrk at 50 connections.
+- **P5** memory per in-flight request: a bounded asyncio client holds N
+  requests that each wait 1 s in the database; peak RSS of the server's
+  process tree minus its idle RSS, divided by N, and the thread count.
+- **P6** fan-out: one request issuing 5 independent 50 ms queries
+  (`oneloop.gather` from the sync view under oneloop, one after another in
+  stock sync views, `asyncio.gather` in async views); p50 at 4 connections.
+- **P7** one sync↔async crossing: asgiref `sync_to_async` / `async_to_sync`
+  vs oneloop `run_sync` / `await_`, no-op round trips; µs.
+"""
+
+
 def newest() -> str:
     """The most recent results file in ``bench/results``."""
     files = glob.glob(os.path.join(RESULTS_DIR, "*.json"))
@@ -336,6 +378,7 @@ def render(path: str, out_dir: str) -> str:
         "",
     ]
 
+    lines += [METHOD]
     heads = headline(results, os.path.basename(path))
     if heads:
         lines += ["## Headline ratios", "", *heads, ""]
