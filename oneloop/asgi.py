@@ -115,6 +115,16 @@ def _setting_errors() -> list[str]:
     return errors
 
 
+class _Progress:
+    """How far one request got; read by ``handle`` to decide whether a
+    disconnect still cancels the request's task."""
+
+    __slots__ = ("finishing",)
+
+    def __init__(self) -> None:
+        self.finishing = False
+
+
 class ASGIHandler(django_asgi.ASGIHandler):
     """Django's ASGI handler, with sync code run on the loop in greenlets.
 
@@ -263,16 +273,25 @@ class ASGIHandler(django_asgi.ASGIHandler):
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
-        serving = asyncio.create_task(self._serve(scope, body_file, send))
+        progress = _Progress()
+        serving = asyncio.create_task(self._serve(scope, body_file, send, progress))
         listening = asyncio.create_task(self.listen_for_disconnect(receive))
         try:
             await asyncio.wait(
                 (listening, serving), return_when=asyncio.FIRST_COMPLETED
             )
+            if not serving.done() and not progress.finishing:
+                # The client went away before its response was sent: stop
+                # the request's work. The cancellation reaches the sync code
+                # at its current database await; its clean-up (rollback,
+                # request_finished, connections back to the pool) runs in
+                # the task. Once the response is sent, a disconnect (which
+                # servers report as soon as the response is complete) no
+                # longer interrupts the closing.
+                serving.cancel()
+            await asyncio.wait((serving,))
         finally:
-            # The server cancelled us, or the client went away (listening is
-            # done): stop the request's work. Its clean-up (rollback,
-            # request_finished, connections back to the pool) runs in it.
+            # Also reached when the server cancels us (shutdown).
             for task in (serving, listening):
                 if not task.done():
                     task.cancel()
@@ -283,7 +302,9 @@ class ASGIHandler(django_asgi.ASGIHandler):
         with contextlib.suppress(asyncio.CancelledError):
             serving.result()
 
-    async def _serve(self, scope: Scope, body_file: Any, send: Send) -> None:
+    async def _serve(
+        self, scope: Scope, body_file: Any, send: Send, progress: _Progress
+    ) -> None:
         """The request's task: response, send, close, release connections."""
         response: HttpResponseBase | None = None
         try:
@@ -299,6 +320,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 # nothing is left to do but close it (as Django does).
                 pass
         finally:
+            progress.finishing = True
             await self._finish(response)
 
     def _respond(self, scope: Scope, body_file: Any) -> HttpResponseBase:

@@ -133,8 +133,11 @@ LOGGING = {
             else {"class": "logging.StreamHandler"}
         )
         | {"formatter": "plain"},
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
     "loggers": {
+        # Server errors (500) with their traceback on the server's output.
+        "django.request": {"handlers": ["stderr"], "level": "ERROR"},
         "oneloop.watchdog": {
             "handlers": ["watchdog"],
             "level": "WARNING",
