@@ -17,8 +17,10 @@ Usage (the harness builds this command; run from Django's ``tests/``)::
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
 import runpy
+import signal
 import sys
 
 __all__ = ["main"]
@@ -45,6 +47,8 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     mode, script, *args = argv
+    # `kill -USR1 <pid>` prints every thread's stack: how to look into a hang.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     # Read by compat.runner (which runtests.py imports as TEST_RUNNER).
     os.environ["ONELOOP_COMPAT_MODE"] = mode
     sys.argv = [script, *args]

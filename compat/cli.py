@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
     )
     env["ONELOOP_COMPAT_RESULTS"] = str(raw)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"
     env.setdefault("ONELOOP_COMPAT_DB_TAG", f"compat_{args.engine}_{args.mode}")
     cmd = [
         python,

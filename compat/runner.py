@@ -22,9 +22,13 @@ out of the backends on purpose:
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import os
 import re
+import signal
+import sys
+import threading
 import time
 import traceback
 import unittest
@@ -53,9 +57,11 @@ __all__ = [
     "CompatParallelTestSuite",
     "CompatResult",
     "CompatRunner",
+    "TestTimeout",
 ]
 
 MODE = os.environ.get("ONELOOP_COMPAT_MODE", "sync")
+TEST_TIMEOUT = float(os.environ.get("ONELOOP_COMPAT_TEST_TIMEOUT", "300"))
 ErrInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 # Outcome of a test; when several are reported (a failed subtest, then the
@@ -91,6 +97,75 @@ def uses_oneloop_engines() -> bool:
     )
 
 
+# -- watchdog ------------------------------------------------------------------
+
+
+class TestTimeout(Exception):
+    """A test (with its class set-up) ran longer than
+    ``ONELOOP_COMPAT_TEST_TIMEOUT`` seconds (default 300)."""
+
+
+class _Watchdog:
+    """Per-test timeout, so one hung test fails instead of hanging the run.
+
+    Re-armed whenever a test ends, so class set-up counts for the next test.
+    On expiry it prints every thread's stack, then fails the test where it
+    waits: from sync code (a plain run, or a bridge greenlet blocked in a
+    sync call) by raising ``TestTimeout`` in it; when the event loop is
+    running (a bridged test suspended at an ``await_``) by failing the
+    future the test's task waits for, so the error surfaces at that
+    ``await_`` and the run goes on.
+    """
+
+    def __init__(self) -> None:
+        self.test_id = "(class set-up)"
+        self.task: asyncio.Task[Any] | None = None
+        self.enabled = (
+            TEST_TIMEOUT > 0
+            and hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+        )
+        if self.enabled:
+            signal.signal(signal.SIGALRM, self._expired)
+
+    def arm(self, test_id: str) -> None:
+        if not self.enabled:
+            return
+        self.test_id = test_id
+        try:
+            self.task = asyncio.current_task()
+        except RuntimeError:
+            self.task = None
+        signal.setitimer(signal.ITIMER_REAL, TEST_TIMEOUT)
+
+    def disarm(self) -> None:
+        if self.enabled:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _expired(self, signum: int, frame: Any) -> None:
+        message = f"{self.test_id} ran longer than {TEST_TIMEOUT:.0f} s"
+        print(f"\ncompat: {message}; stacks:", file=sys.stderr, flush=True)
+        faulthandler.dump_traceback(all_threads=True)
+        from oneloop.bridge import in_bridge
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or in_bridge():
+            raise TestTimeout(message)
+        waiter = getattr(self.task, "_fut_waiter", None)
+        if waiter is not None and not isinstance(waiter, asyncio.Task):
+
+            def fail() -> None:
+                if not waiter.done():
+                    waiter.set_exception(TestTimeout(message))
+
+            loop.call_soon_threadsafe(fail)
+        else:  # nothing to fail: try again later, the run's timeout still holds
+            signal.setitimer(signal.ITIMER_REAL, TEST_TIMEOUT)
+
+
 # -- worker processes -------------------------------------------------------
 
 
@@ -102,12 +177,31 @@ class CompatRemoteTestResult(RemoteTestResult):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._last = time.perf_counter()
+        self._watchdog = _Watchdog()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_watchdog", None)
+        return state
+
+    def startTestRun(self) -> None:
+        super().startTestRun()
+        self._watchdog.arm("(set-up of the first test class)")
+
+    def startTest(self, test: unittest.TestCase) -> None:
+        super().startTest(test)
+        self._watchdog.arm(test.id())
 
     def stopTest(self, test: unittest.TestCase) -> None:
         super().stopTest(test)
         now = time.perf_counter()
         self.events.append(("compatDuration", self.test_index, now - self._last))
         self._last = now
+        self._watchdog.arm(f"(set-up of the test after {test.id()})")
+
+    def stopTestRun(self) -> None:
+        self._watchdog.disarm()
+        super().stopTestRun()
 
 
 class CompatRemoteTestRunner(RemoteTestRunner):
@@ -192,6 +286,20 @@ class CompatResult(unittest.TextTestResult):
         self.durations: dict[str, float] = {}
         self.details: dict[str, str] = {}
         self._last = time.perf_counter()
+        # Only a serial run executes tests here; a parallel one replays events.
+        self._watchdog = _Watchdog() if self.serial else None
+
+    serial = False
+
+    def startTestRun(self) -> None:
+        super().startTestRun()
+        if self._watchdog is not None:
+            self._watchdog.arm("(set-up of the first test class)")
+
+    def stopTestRun(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.disarm()
+        super().stopTestRun()
 
     def _record(self, test: Any, outcome: str, err: ErrInfo | None = None) -> None:
         test_id = test.id()
@@ -204,12 +312,16 @@ class CompatResult(unittest.TextTestResult):
     def startTest(self, test: unittest.TestCase) -> None:
         super().startTest(test)
         self.outcomes.setdefault(test.id(), "passed")
+        if self._watchdog is not None:
+            self._watchdog.arm(test.id())
 
     def stopTest(self, test: unittest.TestCase) -> None:
         super().stopTest(test)
         now = time.perf_counter()
         self.durations[test.id()] = now - self._last
         self._last = now
+        if self._watchdog is not None:
+            self._watchdog.arm(f"(set-up of the test after {test.id()})")
 
     def compatDuration(self, test: unittest.TestCase, elapsed: float) -> None:
         self.durations[test.id()] = elapsed
@@ -363,9 +475,16 @@ class CompatRunner(DiscoverRunner):
         )
 
     def get_resultclass(self) -> type[unittest.TextTestResult] | None:
-        return super().get_resultclass() or CompatResult
+        resultclass = super().get_resultclass()
+        if resultclass is not None:
+            return resultclass
+        serial = not isinstance(self._suite, ParallelTestSuite)
+        return type("CompatResult", (CompatResult,), {"serial": serial})
+
+    _suite: unittest.TestSuite | None = None
 
     def run_suite(self, suite: unittest.TestSuite, **kwargs: Any) -> Any:
+        self._suite = suite
         result = super().run_suite(suite, **kwargs)
         path = os.environ.get("ONELOOP_COMPAT_RESULTS")
         if path and isinstance(result, CompatResult):
