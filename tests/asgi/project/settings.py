@@ -93,6 +93,19 @@ MIDDLEWARE = [
     "tests.asgi.project.middleware.ThirdMiddleware",
 ]
 
+# ONELOOP_ASGI_MIDDLEWARE=default: the middleware of a new project
+# (startproject), for benchmarks that compare with WSGI.
+if os.environ.get("ONELOOP_ASGI_MIDDLEWARE") == "default":
+    MIDDLEWARE = [
+        "django.middleware.security.SecurityMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    ]
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
