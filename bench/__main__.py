@@ -22,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         "--pool-total", type=int, default=80,
         help="database connections per system, split over its workers (default 80)",
     )  # fmt: skip
-    run.add_argument("--seconds", type=float, help="override each wrk duration")
+    run.add_argument("--seconds", type=int, help="override each wrk duration (s)")
+    run.add_argument(
+        "--workers", help="comma-separated worker process counts (default: mode's)"
+    )
     run.add_argument("--out", help="where the report goes (default: see docs)")
     report = sub.add_parser("report", help="render a results file")
     report.add_argument("results", nargs="?", help="results JSON (default: newest)")
@@ -48,13 +51,20 @@ def main(argv: list[str] | None = None) -> int:
 
     import dataclasses
 
+    from bench.servers import SYSTEMS
     from bench.suite import FULL, QUICK
     from bench.suite import run as run_suite
 
     mode = FULL if args.full else QUICK
     if args.seconds:
         mode = dataclasses.replace(mode, seconds=args.seconds)
+    if args.workers:
+        counts = tuple(int(w) for w in args.workers.split(","))
+        mode = dataclasses.replace(mode, workers=counts)
     systems = args.systems.split(",") if args.systems else None
+    unknown = set(systems or ()) - set(SYSTEMS)
+    if unknown:
+        parser.error(f"unknown systems {sorted(unknown)}; choose from {list(SYSTEMS)}")
     path = run_suite(mode, systems, args.pool_total)
     out = args.out or report_mod.default_out(path)
     report_mod.render(path, out)

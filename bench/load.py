@@ -53,11 +53,12 @@ def wrk_available() -> bool:
 def wrk(
     url: str, connections: int, seconds: float, threads: int = 1, timeout_s: int = 10
 ) -> dict[str, Any]:
-    """Run wrk against ``url`` for ``seconds`` with ``connections`` open
-    connections and return its parsed figures (bounded by wrk's -d)."""
+    """Run wrk against ``url`` for ``seconds`` (whole seconds: wrk takes no
+    fractions) with ``connections`` open connections and return its parsed
+    figures (bounded by wrk's -d)."""
     cmd = [
         "wrk", "--latency", "-t", str(min(threads, connections)),
-        "-c", str(connections), "-d", f"{seconds:g}s",
+        "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
         "--timeout", f"{timeout_s}s", url,
     ]  # fmt: skip
     done = subprocess.run(

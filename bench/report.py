@@ -203,10 +203,19 @@ def _plots(results: dict, img_dir: str, stem: str) -> list[str]:
     return made
 
 
+def _clean(row: dict[str, Any] | None) -> bool:
+    """True when a wrk row has figures and at most 0.1 % failed requests:
+    fast error responses must never pass for throughput."""
+    if not row or not row.get("rps"):
+        return False
+    failed = row.get("socket_errors", 0) + row.get("non_2xx", 0)
+    return failed <= 0.001 * max(row.get("requests", 0), 1)
+
+
 def _best(rows: list[dict], systems: Iterable[str], workers: int, clients: int):
-    """The row with most req/s among ``systems`` at this width, or None."""
+    """The clean row with most req/s among ``systems`` at this width, or None."""
     found = [_find(rows, s, workers, clients) for s in systems]
-    found = [r for r in found if r and r.get("rps")]
+    found = [r for r in found if _clean(r)]
     return max(found, key=lambda r: r["rps"]) if found else None
 
 
@@ -235,7 +244,7 @@ def headline(results: dict, results_name: str) -> list[str]:
             parts = []
             for peer in ("asgi-sync", "asgi-async", "wsgi", "gevent", "fastapi", "raw"):
                 r = _find(p2, peer, workers, clients)
-                if r and r.get("rps"):
+                if _clean(r):
                     parts.append(
                         f"{peer} {r['rps']:.0f} ({best['rps'] / r['rps']:.2f}x)"
                     )
@@ -254,7 +263,7 @@ def headline(results: dict, results_name: str) -> list[str]:
             parts = []
             for peer in ("asgi-sync", "asgi-async", "wsgi", "gevent", "fastapi", "raw"):
                 r = _find(p4, peer, workers)
-                if r and r.get("rps"):
+                if _clean(r):
                     parts.append(
                         f"{peer} {r['rps']:.0f} ({best['rps'] / r['rps']:.2f}x)"
                     )
@@ -293,7 +302,7 @@ def headline(results: dict, results_name: str) -> list[str]:
             one = _find(
                 p2, system, workers, min((r["clients"] for r in p2), default=None)
             )
-            if r6 and r6.get("p50_ms") and one and one.get("p50_ms"):
+            if _clean(r6) and _clean(one):
                 out.append(
                     f"- **P6** {workers} worker(s): {system} 5 queries "
                     f"{r6['p50_ms']:.1f} ms p50 vs one query {one['p50_ms']:.1f} ms "
@@ -453,7 +462,7 @@ def render(path: str, out_dir: str) -> str:
                     _fmt(r.get("p50_ms"), 1), _fmt(r.get("p99_ms"), 1),
                     _fmt(r.get("cpu_us_per_request")),
                     r.get("socket_errors", 0) + r.get("non_2xx", 0),
-                    _ratio(
+                    "failed requests" if not _clean(r) else _ratio(
                         r.get("rps"),
                         (_find(rows, "asgi-async" if "async" in r["system"]
                                or r["system"] in {"fastapi", "raw"} else "asgi-sync",

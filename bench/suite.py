@@ -49,8 +49,8 @@ class Mode:
     name: str
     workers: tuple[int, ...]
     p2_clients: tuple[int, ...]
-    seconds: float  # wrk duration of each measurement
-    warmup: float  # wrk duration of the warm-up per scenario
+    seconds: int  # wrk duration of each measurement (wrk takes whole seconds)
+    warmup: int  # wrk duration of the warm-up per scenario
     p4_clients: int
     p6_clients: int
     p5_inflight: int
@@ -60,7 +60,7 @@ class Mode:
     p3_startups: int
 
 
-QUICK = Mode("quick", (1,), (10, 100), 1.5, 0.5, 50, 4, 100, 500, 3, 2000, 3)
+QUICK = Mode("quick", (1,), (10, 100), 2, 1, 50, 4, 100, 500, 3, 2000, 3)
 FULL = Mode("full", (1, 2), (10, 100, 500), 6, 2, 50, 4, 500, 2000, 5, 5000, 5)
 
 P1_SYSTEMS = (
