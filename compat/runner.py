@@ -166,6 +166,16 @@ class _Watchdog:
             signal.setitimer(signal.ITIMER_REAL, TEST_TIMEOUT)
 
 
+def _probe() -> tuple[bool, str | None]:
+    """Where the current test ran: in a bridge greenlet or not, and the class
+    of the DBAPI connection behind ``connections["default"]`` (oneloop's
+    async facade in bridged mode, the driver's own class otherwise)."""
+    from oneloop.bridge import in_bridge
+
+    raw = connections["default"].connection
+    return in_bridge(), None if raw is None else type(raw).__qualname__
+
+
 # -- worker processes -------------------------------------------------------
 
 
@@ -193,6 +203,7 @@ class CompatRemoteTestResult(RemoteTestResult):
         self._watchdog.arm(test.id())
 
     def stopTest(self, test: unittest.TestCase) -> None:
+        self.events.append(("compatProbe", self.test_index, *_probe()))
         super().stopTest(test)
         now = time.perf_counter()
         self.events.append(("compatDuration", self.test_index, now - self._last))
@@ -266,6 +277,40 @@ def _install_oneloop() -> None:
 
     if not oneloop.patches.installed():
         oneloop.patches.install()
+    _work_around_close_pool()
+
+
+class _NoPool:
+    """Stands in for the stock pool Django's ``close_pool`` deletes."""
+
+    def close(self) -> None:
+        pass
+
+
+def _work_around_close_pool() -> None:
+    """Temporary: oneloop's PostgreSQL ``close_pool`` calls Django's, which
+    deletes ``_connection_pools[alias]`` after closing ``self.pool``; in a
+    bridge ``self.pool`` is the per-loop pool, which is not in that dict, so
+    the ``KeyError`` aborts database set-up (clone) and tear-down (drop).
+    Give Django's code an entry to delete until the backend stops doing that
+    (reported; the fix belongs in ``close_pool`` itself)."""
+    try:
+        from oneloop.db.backends.postgresql.base import DatabaseWrapper
+    except ImportError:
+        return
+    original = DatabaseWrapper.close_pool
+    if getattr(original, "_compat_work_around", False):
+        return
+
+    def close_pool(self: Any) -> None:
+        from oneloop.bridge import in_bridge
+
+        if in_bridge():
+            self._connection_pools.setdefault(self.alias, _NoPool())
+        original(self)
+
+    close_pool._compat_work_around = True  # type: ignore[attr-defined]
+    DatabaseWrapper.close_pool = close_pool  # type: ignore[method-assign]
 
 
 # -- main process -----------------------------------------------------------
@@ -285,6 +330,7 @@ class CompatResult(unittest.TextTestResult):
         self.outcomes: dict[str, str] = {}
         self.durations: dict[str, float] = {}
         self.details: dict[str, str] = {}
+        self.probe: dict[str, Any] = {}
         self._last = time.perf_counter()
         # Only a serial run executes tests here; a parallel one replays events.
         self._watchdog = _Watchdog() if self.serial else None
@@ -316,6 +362,8 @@ class CompatResult(unittest.TextTestResult):
             self._watchdog.arm(test.id())
 
     def stopTest(self, test: unittest.TestCase) -> None:
+        if self.serial:
+            self.compatProbe(test, *_probe())
         super().stopTest(test)
         now = time.perf_counter()
         self.durations[test.id()] = now - self._last
@@ -325,6 +373,17 @@ class CompatResult(unittest.TextTestResult):
 
     def compatDuration(self, test: unittest.TestCase, elapsed: float) -> None:
         self.durations[test.id()] = elapsed
+
+    def compatProbe(
+        self, test: unittest.TestCase, bridged: bool, connection: str | None
+    ) -> None:
+        """Count where tests ran (see ``_probe``): the evidence that a
+        bridged run really went through the bridge and the async driver."""
+        key = "in_bridge" if bridged else "outside_bridge"
+        self.probe[key] = self.probe.get(key, 0) + 1
+        if connection is not None:
+            conns = self.probe.setdefault("connections", {})
+            conns[connection] = conns.get(connection, 0) + 1
 
     def addError(self, test: Any, err: ErrInfo) -> None:
         super().addError(test, err)
@@ -371,7 +430,11 @@ class CompatResult(unittest.TextTestResult):
             for test_id, outcome in sorted(self.outcomes.items())
             if _RANK[outcome] >= _RANK["unexpected_success"]
         ]
-        return {"labels": dict(sorted(labels.items())), "problems": problems}
+        return {
+            "labels": dict(sorted(labels.items())),
+            "problems": problems,
+            "probe": self.probe,
+        }
 
 
 class CompatRunner(DiscoverRunner):
