@@ -19,6 +19,7 @@ imported), one after another, in the same run.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -67,7 +68,11 @@ def render(
         else f"embedded SQLite ({target.sqlite_path})"
     )
     where += f" ({why})"
-    lines = [f"Database: {where}", ""]
+    loops = {r.get("loop") for r in results["latency"].values() if r.get("loop")}
+    lines = [f"Database: {where}"]
+    if loops:
+        lines.append(f"Event loop of the async systems: {', '.join(sorted(loops))}")
+    lines.append("")
     lines.append(f"Per-query latency, indexed lookup (median µs/call, {calls} calls)")
     for system in LATENCY_SYSTEMS:
         r = results["latency"][system]
@@ -113,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="repeats (median)")
     parser.add_argument("--tasks", type=int, default=20, help="concurrent lookups")
     parser.add_argument("--wait", type=float, default=0.2, help="seconds each waits")
+    parser.add_argument("--json", metavar="PATH", help="also write the raw results")
     args = parser.parse_args(argv)
     target = choose_target(args.db)
     results = run(target, args.calls, args.repeats, args.tasks, args.wait)
@@ -123,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         why = "no PostgreSQL reachable"
     print(render(target, results, args.calls, args.tasks, args.wait, why))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump({"database": target.vendor, **results}, out, indent=1)
     failed = [
         f"{kind}/{system}"
         for kind, by_system in results.items()
