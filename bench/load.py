@@ -93,7 +93,7 @@ def inflight(
     url: str,
     count: int,
     sample: Callable[[], tuple[int, int]],
-    timeout: float = 90,
+    timeout: float = 60,
 ) -> dict[str, Any]:
     """Open ``count`` concurrent slow requests to ``url``; while they are in
     flight call ``sample()`` (RSS bytes, threads) every 50 ms and keep the

@@ -212,6 +212,13 @@ def _clean(row: dict[str, Any] | None) -> bool:
     return failed <= 0.001 * max(row.get("requests", 0), 1)
 
 
+def _unclean_reason(row: dict[str, Any]) -> str:
+    """What the ratio column says instead of a ratio for an unclean row."""
+    if not row.get("requests"):
+        return "none completed"
+    return "failed requests"
+
+
 def _best(rows: list[dict], systems: Iterable[str], workers: int, clients: int):
     """The clean row with most req/s among ``systems`` at this width, or None."""
     found = [_find(rows, s, workers, clients) for s in systems]
@@ -462,7 +469,7 @@ def render(path: str, out_dir: str) -> str:
                     _fmt(r.get("p50_ms"), 1), _fmt(r.get("p99_ms"), 1),
                     _fmt(r.get("cpu_us_per_request")),
                     r.get("socket_errors", 0) + r.get("non_2xx", 0),
-                    "failed requests" if not _clean(r) else _ratio(
+                    _unclean_reason(r) if not _clean(r) else _ratio(
                         r.get("rps"),
                         (_find(rows, "asgi-async" if "async" in r["system"]
                                or r["system"] in {"fastapi", "raw"} else "asgi-sync",
