@@ -176,11 +176,35 @@ def render(runs: list[dict[str, Any]]) -> str:
                 ]
             )
         )
+    out += _probes(runs)
     out += _per_label(runs)
     out += _slowest(runs)
     out += _problems(runs)
     out += _deviations(runs)
     return "\n".join(out) + "\n"
+
+
+def _probes(runs: list[dict[str, Any]]) -> list[str]:
+    """Evidence of where the tests ran: counted after each test."""
+    out = [
+        "",
+        "Where the tests ran (checked after every test: inside a bridge",
+        "greenlet or not, and the class of the DBAPI connection behind",
+        '`connections["default"]` when one was open):',
+        "",
+    ]
+    for data in runs:
+        probe = data.get("probe") or {}
+        conns = ", ".join(
+            f"`{name}` {count}"
+            for name, count in sorted(probe.get("connections", {}).items())
+        )
+        out.append(
+            f"* {_title(data['meta'])} ({data['meta']['label_set']}): "
+            f"{probe.get('in_bridge', 0)} in a bridge, "
+            f"{probe.get('outside_bridge', 0)} outside; connections: {conns or '—'}"
+        )
+    return out
 
 
 def _per_label(runs: list[dict[str, Any]]) -> list[str]:

@@ -228,11 +228,27 @@ class CompatParallelTestSuite(ParallelTestSuite):
 _worker_loop: asyncio.Runner | None = None
 
 
+def _on_worker_loop(coro: Any) -> Any:
+    """Run ``coro`` on the worker's loop, from a fresh plain greenlet.
+
+    A ``fork``ed worker starts out *inside* the main process's bridge
+    greenlet (``os.fork()`` was called from it), and that greenlet never
+    switches back. Running the worker's loop straight from it would make
+    ``oneloop.in_bridge()`` true for every coroutine on that loop, so async
+    code would be taken for bridged sync code. A plain greenlet gives the loop
+    the clean footing a fresh process has.
+    """
+    from greenlet import greenlet
+
+    assert _worker_loop is not None, "the worker initializer did not run"
+    return greenlet(_worker_loop.run).switch(coro)
+
+
 def _bridged_init_worker(*args: Any) -> None:
     """Set a worker process up the way Django does, inside a bridge.
 
     With the ``fork`` start method the worker is a copy of the main process
-    taken *inside* its bridge greenlet, while its loop was running. That loop
+    taken inside its bridge greenlet while its loop was running. That loop
     cannot run here (its selector is shared with the main process), so the
     worker forgets it and starts a loop of its own, which lives as long as the
     worker so connection pools made on it are reused across subsuites. With
@@ -243,7 +259,7 @@ def _bridged_init_worker(*args: Any) -> None:
 
     asyncio._set_running_loop(None)
     _worker_loop = asyncio.Runner()
-    _worker_loop.run(run_sync(_install_and_init_worker, *args))
+    _on_worker_loop(run_sync(_install_and_init_worker, *args))
 
 
 def _install_and_init_worker(*args: Any) -> None:
@@ -258,8 +274,7 @@ def _bridged_run_subsuite(args: tuple[Any, ...]) -> tuple[int, list[Any]]:
     connections and its class-wide transaction, as in the main process."""
     from oneloop.bridge import run_sync
 
-    assert _worker_loop is not None, "the worker initializer did not run"
-    return _worker_loop.run(run_sync(_run_subsuite, args))
+    return _on_worker_loop(run_sync(_run_subsuite, args))
 
 
 class BridgedParallelTestSuite(CompatParallelTestSuite):
