@@ -71,6 +71,15 @@ user postgres); the suite creates and fills its own database,
   stock sync views, `asyncio.gather` in async views); p50 at 4 connections.
 - **P7** one sync↔async crossing: asgiref `sync_to_async` / `async_to_sync`
   vs oneloop `run_sync` / `await_`, no-op round trips; µs.
+
+Every request of every system is primed once, one at a time, before a
+concurrent warm-up that is not recorded; the server is left to go idle
+between measurements. Rows where more than 0.1 % of requests failed are
+marked and never used for a ratio.
+
+Not in the suite: Django 6.1 + django-async-backend (it needs Django 6.1 and
+Python 3.12 or newer, while the suite's environment is Python 3.11 +
+Django 5.2 LTS).
 """
 
 

@@ -40,9 +40,14 @@ class System:
     def config(self, workers: int, pool: int) -> str:
         """How this system is configured, in words, for the report."""
         if self.server == "gthread":
+            engine = (
+                "oneloop's ENGINE (sync path, no loop), its pool"
+                if self.django_system == "oneloop"
+                else "Django's psycopg pool"
+            )
             return (
                 f"gunicorn, {workers} gthread worker(s) x {pool} threads "
-                f"(one per pool connection), Django's psycopg pool {pool}/worker"
+                f"(one per pool connection), {engine} {pool}/worker"
             )
         if self.server == "gevent":
             return (

@@ -21,6 +21,7 @@ Scenarios, named as in the project's issue:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.metadata
 import importlib.util
@@ -31,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -231,6 +233,9 @@ def _scenario_http(server: Server, mode: Mode, scenario: str) -> list[dict]:
         "P6": (mode.p6_clients,),
     }[scenario]
     url = server.url(scenario)
+    for _ in range(2 * server.workers):  # one at a time first: start-up work
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(url, timeout=30).close()
     wrk(url, min(clients), mode.warmup)  # warm-up, not recorded
     for count in clients:
         _settle(server)
