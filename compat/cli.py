@@ -6,6 +6,8 @@
     python -m compat run --backend sqlite --mode sync --engine stock
     python -m compat run --backend postgresql --mode sync --full
     python -m compat report          # rebuild docs/compatibility.md
+    python -m compat venv --python python3.12 --django '>=6,<7'
+                                     # another Python/Django, for run --python
 
 Without labels, ``run`` uses the CI list (``CI_LABELS``). Runs of the CI list
 or of the full suite are recorded in ``compat/results/``; other label sets in
@@ -169,6 +171,25 @@ def _run_logged(
             return 124
 
 
+def venv(args: argparse.Namespace) -> int:
+    """Make (once) a virtualenv under ``compat/.cache/venvs`` with ``python``
+    and the Django matching ``--django``, plus what the suite and oneloop
+    need; print its interpreter for ``run --python``."""
+    py = _python_version(args.python)
+    spec = args.django
+    tag = "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in spec)
+    home = source.CACHE / "venvs" / f"py{py}-django{tag}"
+    python = home / "bin" / "python"
+    if not python.exists():
+        subprocess.run([args.python, "-m", "venv", str(home)], check=True)
+        deps = [f"django{spec}", "asgiref", *source.REQUIREMENTS.values()]
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", *deps], check=True
+        )
+    print(python)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,7 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("labels", nargs="*")
     p_report = sub.add_parser("report", help="rebuild docs/compatibility.md")
     p_report.add_argument("--output", default=str(ROOT / "docs" / "compatibility.md"))
+    p_venv = sub.add_parser("venv", help="an environment with another Python/Django")
+    p_venv.add_argument("--python", required=True, help="interpreter to base it on")
+    p_venv.add_argument("--django", required=True, help="version spec, e.g. '>=6,<7'")
     args = parser.parse_args(argv)
+    if args.command == "venv":
+        return venv(args)
     if args.command == "run":
         if args.engine == "stock" and args.mode == "bridged":
             parser.error("--mode bridged needs oneloop's ENGINEs")
