@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     """Run runtests.py once and record its results; return its exit status."""
     python = args.python or sys.executable
     version = source.django_version(python)
-    tests_dir = source.ensure_source(version)
+    tests_dir = source.ensure_source(version, python)
     if not args.no_install:
         source.ensure_requirements(python)
     if args.full:

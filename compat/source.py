@@ -52,8 +52,9 @@ def django_version(python: str = sys.executable) -> str:
     return out.stdout.strip()
 
 
-def ensure_source(version: str) -> Path:
-    """Path of ``tests/`` of Django ``version``'s sdist; downloads and
+def ensure_source(version: str, python: str = sys.executable) -> Path:
+    """Path of ``tests/`` of Django ``version``'s sdist; downloads it with
+    ``python``'s pip (which must accept the version's Requires-Python) and
     extracts it into the cache the first time."""
     root = CACHE / "src" / f"django-{version}"
     done = root / ".extracted"
@@ -66,7 +67,7 @@ def ensure_source(version: str) -> Path:
         print(f"compat: downloading the Django {version} sdist", flush=True)
         subprocess.run(
             [
-                sys.executable,
+                python,
                 "-m",
                 "pip",
                 "download",

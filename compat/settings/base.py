@@ -19,10 +19,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import django
+
 SECRET_KEY = "django_tests_secret_key"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = False
+if django.VERSION < (6, 0):
+    # Django 6.0 made BigAutoField the default; 5.2's own settings pin this.
+    DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 # Filters the few tests that fail as root on stock Django too, applies the
 # bridged-only deviations, runs parallel workers bridged and records results.
