@@ -66,5 +66,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=message))
 
 
+@pytest.fixture(autouse=True)
+async def _close_pools_with_the_test_loop():
+    """Each test runs on its own event loop, with its own connection pools:
+    close them before the loop goes, as an ASGI server's lifespan shutdown
+    does, so no pool is still connecting when the loop cancels its tasks."""
+    yield
+    from oneloop.db import aclose_pools
+
+    await aclose_pools()
+
+
 def pytest_report_header(config):
-    return f"oneloop tests on {settings.DB} (ENGINE {settings.DATABASES['default']['ENGINE']})"
+    engine = settings.DATABASES["default"]["ENGINE"]
+    return f"oneloop tests on {settings.DB} (ENGINE {engine})"

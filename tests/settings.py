@@ -40,7 +40,7 @@ if DB == "postgresql":
             "USER": PG_USER,
             "HOST": PG_HOST,
             "PORT": PG_PORT,
-            "OPTIONS": {"pool": {"min_size": 1, "max_size": 30, "timeout": 10}},
+            "OPTIONS": {"pool": {"min_size": 1, "max_size": 60, "timeout": 10}},
             "TEST": {"NAME": os.environ.get("ONELOOP_TEST_PG_NAME", "test_oneloop")},
         }
     }

@@ -70,7 +70,7 @@ class BridgedPool:
             name=f"oneloop-{wrapper.alias}",
             **options,
         )
-        self._opened = False
+        self._opening: asyncio.Future[None] | None = None
         # Closed when the loop shuts down (asyncio.run / Runner close every
         # async generator they know): asyncio has no other "loop closing" hook.
         self._keeper = self._close_at_shutdown()
@@ -101,12 +101,20 @@ class BridgedPool:
                     aconn.pgconn.finish()
 
     def open(self) -> None:
-        if not self._opened:
-            # Wait for min_size connections now: a pool still connecting in
-            # the background when the loop shuts down would delay the shutdown.
-            await_(self.pool.open(wait=True, timeout=self.timeout))
-            await_(self._keeper.asend(None))
-            self._opened = True
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+        if not self._opening.done():
+            # Every first caller waits for the same opening.
+            await_(asyncio.shield(self._opening))
+        if self._opening.exception() is not None:
+            failed, self._opening = self._opening, None  # the next call retries
+            failed.result()
+
+    async def _open(self) -> None:
+        # Wait for min_size connections now: a pool still connecting in the
+        # background when the loop shuts down would delay the shutdown.
+        await self.pool.open(wait=True, timeout=self.timeout)
+        await self._keeper.asend(None)
 
     def getconn(self) -> ConnectionFacade:
         try:

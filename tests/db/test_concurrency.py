@@ -1,0 +1,172 @@
+"""The connection rules under concurrency, on a real PostgreSQL server."""
+
+import asyncio
+import random
+import time
+
+import pytest
+from django.db import connection, transaction
+
+import oneloop
+from tests.testapp.models import Book
+
+pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
+
+
+def slow_lookup(n: int) -> tuple[int, int | None]:
+    """A 0.2 s server-side wait, then an ORM query; returns the backend pid."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(0.2), pg_backend_pid()")
+        pid = cursor.fetchone()[1]
+    book = Book.objects.filter(n=n).first()
+    return pid, book and book.n
+
+
+async def test_twenty_slow_queries_run_concurrently_on_one_thread():
+    await Book.objects.abulk_create([Book(title="b", n=i) for i in range(20)])
+    start = time.perf_counter()
+    results = await asyncio.gather(
+        *(oneloop.run_sync(slow_lookup, i) for i in range(20))
+    )
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0, f"20 x 0.2 s took {elapsed:.2f} s"
+    assert [n for _, n in results] == list(range(20))
+    # Outside atomic every child task had its own server backend.
+    assert len({pid for pid, _ in results}) == 20
+
+
+async def test_gather_from_sync_code_in_a_bridge():
+    await Book.objects.abulk_create([Book(title="b", n=i) for i in range(20)])
+
+    def view():
+        return oneloop.gather(*(lambda i=i: slow_lookup(i) for i in range(20)))
+
+    start = time.perf_counter()
+    results = await oneloop.run_sync(view)
+    assert time.perf_counter() - start < 1.0
+    assert len({pid for pid, _ in results}) == 20
+
+
+async def test_children_share_the_parents_transaction():
+    def parent():
+        with transaction.atomic():
+            Book.objects.create(title="uncommitted", n=7)
+            own_pid = connection.cursor().execute("SELECT pg_backend_pid()")
+            own_pid = own_pid.fetchone()[0]
+
+            def child():
+                pid = connection.cursor().execute("SELECT pg_backend_pid()")
+                return pid.fetchone()[0], Book.objects.filter(n=7).exists()
+
+            return own_pid, oneloop.gather(child, child, child)
+
+    own_pid, children = await oneloop.run_sync(parent)
+    assert children == [(own_pid, True)] * 3
+
+
+async def test_fifty_transactions_keep_exactly_the_committed_rows():
+    class Rollback(Exception):
+        pass
+
+    async def one(i: int) -> None:
+        try:
+            async with oneloop.atomic():
+                await Book.objects.acreate(title=f"t{i}", n=i)
+                await asyncio.sleep(random.random() / 50)  # interleave
+                await Book.objects.acreate(title=f"t{i}-second", n=i)
+                if i % 2:
+                    raise Rollback
+        except Rollback:
+            pass
+
+    await asyncio.gather(*(one(i) for i in range(50)))
+    kept = sorted({n async for n in Book.objects.values_list("n", flat=True)})
+    assert kept == list(range(0, 50, 2))
+    assert await Book.objects.acount() == 50
+
+
+def _server_activity() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT state, count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend' GROUP BY state"
+        )
+        return dict(cursor.fetchall())
+
+
+def _pool_stats() -> dict[str, int]:
+    return connection.pool.pool.get_stats()
+
+
+async def test_cancelled_query_stops_on_server_and_rolls_back():
+    started = asyncio.Event()
+
+    def long_query():
+        with transaction.atomic():
+            Book.objects.create(title="never committed", n=1)
+            started_loop.call_soon_threadsafe(started.set)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_sleep(5)")
+
+    started_loop = asyncio.get_running_loop()
+    task = asyncio.create_task(oneloop.run_sync(long_query))
+    await started.wait()
+    await asyncio.sleep(0.2)
+    cancelled_at = time.perf_counter()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)  # let the finished task give its connection back
+    deadline = cancelled_at + 1.0
+    while True:
+        activity = await oneloop.run_sync(_server_activity)
+        if not activity.get("active") and not activity.get("idle in transaction"):
+            break
+        assert time.perf_counter() < deadline, activity
+        await asyncio.sleep(0.05)
+    assert not await Book.objects.filter(n=1).aexists()
+
+
+async def test_two_hundred_random_cancellations_leave_nothing_behind():
+    await Book.objects.acreate(title="seed", n=0)
+
+    def work(i: int) -> None:
+        if i % 3 == 0:
+            with transaction.atomic():
+                Book.objects.create(title="x", n=1000 + i)
+                connection.cursor().execute(
+                    "SELECT pg_sleep(%s)", [random.random() / 20]
+                )
+                Book.objects.filter(n=1000 + i).update(title="y")
+        elif i % 3 == 1:
+            connection.cursor().execute("SELECT pg_sleep(%s)", [random.random() / 20])
+        else:
+            list(Book.objects.all()[:5])
+
+    async def cancelled_later(i: int) -> None:
+        task = asyncio.create_task(oneloop.run_sync(work, i))
+        await asyncio.sleep(random.random() / 30)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    for _ in range(4):
+        await asyncio.gather(*(cancelled_later(i) for i in range(50)))
+    for _ in range(50):  # connections of cancelled tasks go back asynchronously
+        stats = await oneloop.run_sync(_pool_stats)
+        activity = await oneloop.run_sync(_server_activity)
+        if stats["pool_available"] == stats["pool_size"] - 1 and not (
+            activity.get("active") or activity.get("idle in transaction")
+        ):
+            break
+        await asyncio.sleep(0.05)
+    # One connection is checked out: the one this test itself is using.
+    assert stats["pool_available"] == stats["pool_size"] - 1, stats
+    assert not activity.get("idle in transaction"), activity
+    assert not activity.get("active"), activity
+    # Rows of transactions that were cancelled before commit are absent;
+    # every committed one was updated in the same transaction.
+    assert not await Book.objects.filter(n__gte=1000, title="x").aexists()
