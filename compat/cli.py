@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -110,13 +111,16 @@ def run(args: argparse.Namespace) -> int:
         print("compat: runtests.py wrote no results (see the log)", file=sys.stderr)
         return status or 1
     data = json.loads(raw.read_text(encoding="utf-8"))
+    for problem in data["problems"]:
+        if problem.get("detail"):
+            problem["detail"] = _scrub(problem["detail"], tests_dir)
     data["meta"] = {
         "backend": args.backend,
         "engine": args.engine,
         "mode": args.mode,
         "django": version,
         "python": py,
-        "platform": platform.platform(terse=True),
+        "platform": f"{platform.system()} {platform.machine()}",
         "labels": labels or "all",
         "label_set": label_set,
         "parallel": args.parallel,
@@ -132,6 +136,22 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary_line(data), flush=True)
     print(f"compat: results in {out}", flush=True)
     return status
+
+
+_LIB_PATH = re.compile(r'"[^"]*?/(?:site-packages|lib/python3\.\d+)/')
+_DETAIL_LINES = 12
+
+
+def _scrub(text: str, tests_dir: Path) -> str:
+    """A traceback fit for the repository: paths relative to Django's
+    ``tests/``, the package root or the library directories, and only its
+    last lines (the full text is in the run's log)."""
+    text = text.replace(f"{tests_dir}/", "tests/").replace(f"{ROOT}/", "")
+    text = _LIB_PATH.sub('"', text)
+    lines = [line for line in text.splitlines() if line.strip(" ^~")]
+    if len(lines) > _DETAIL_LINES:
+        lines = ["...", *lines[-_DETAIL_LINES:]]
+    return "\n".join(lines)
 
 
 def _run_logged(
