@@ -45,8 +45,8 @@ logger = logging.getLogger("oneloop.connections")
 # Tasks giving connections back; referenced so they are not collected early.
 _closing: set[asyncio.Task] = set()
 
-# alias -> how many pin() blocks hold it.
-_pins: dict[str, int] = {}
+# alias -> [wrapper every task uses, how many pin() blocks hold it]
+_pins: dict[str, list[Any]] = {}
 
 
 class TaskConnectionHandler(ConnectionHandler):
@@ -63,8 +63,9 @@ class TaskConnectionHandler(ConnectionHandler):
             return self._task_connection(scope, alias)
 
     def _task_connection(self, scope: TaskScope, alias: str) -> Any:
-        if alias in _pins:
-            return ConnectionHandler.__getitem__(self, alias)
+        pinned_to = _pins.get(alias)
+        if pinned_to is not None:
+            return pinned_to[0]
         parent = scope.parent
         while parent is not None:
             shared = parent.connections.get(alias)
@@ -127,31 +128,38 @@ def _shares_one_connection(settings_dict: dict[str, Any]) -> bool:
 
 @contextlib.contextmanager
 def pin(*aliases: str) -> Iterator[None]:
-    """Make every task use the loop thread's own connection for ``aliases``
-    (all aliases when none are given) while the block runs.
+    """Make every task, on any thread, use the calling thread's connection for
+    ``aliases`` (all aliases when none are given) while the block runs.
 
     This is how tests keep Django's ``TestCase`` isolation: the test's
-    transaction lives on that connection, and requests, async tests and child
-    tasks all run inside it. Queries on a pinned alias are serialized by that
-    one connection.
+    transaction lives on that one connection, and requests, async tests and
+    child tasks all run inside it. Queries on a pinned alias are serialized
+    by that connection; it stays sync (it was opened outside any bridge).
     """
     names = aliases or tuple(django_connections)
     for alias in names:
-        _pins[alias] = _pins.get(alias, 0) + 1
+        entry = _pins.get(alias)
+        if entry is None:
+            wrapper = ConnectionHandler.__getitem__(django_connections, alias)
+            wrapper.inc_thread_sharing()
+            _pins[alias] = [wrapper, 1]
+        else:
+            entry[1] += 1
     try:
         yield
     finally:
         for alias in names:
-            left = _pins[alias] - 1
-            if left:
-                _pins[alias] = left
-            else:
+            entry = _pins[alias]
+            entry[1] -= 1
+            if not entry[1]:
                 del _pins[alias]
+                entry[0].dec_thread_sharing()
 
 
-def pinned(alias: str) -> bool:
-    """Whether ``alias`` is pinned to the loop thread's connection now."""
-    return alias in _pins
+def pinned(alias: str) -> Any:
+    """The wrapper ``alias`` is pinned to now, or ``None``."""
+    entry = _pins.get(alias)
+    return entry[0] if entry is not None else None
 
 
 def _close_wrappers(wrappers: list[Any]) -> None:
