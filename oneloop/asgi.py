@@ -51,6 +51,7 @@ from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 
+from oneloop import conf
 from oneloop.bridge import run_sync
 from oneloop.bridge import sync_to_async as bridge_sync_to_async
 from oneloop.watchdog import start_watchdog
@@ -59,7 +60,6 @@ __all__ = [
     "ASGIHandler",
     "check_asgi_application",
     "get_asgi_application",
-    "oneloop_setting",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -67,52 +67,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-SYNC_VIEWS_CHOICES = ("greenlet", "thread")
-DEFAULTS: dict[str, Any] = {"SYNC_VIEWS": "greenlet", "BLOCK_WARN_MS": 100}
-
 _DONE = object()
-
-
-def oneloop_setting(name: str) -> Any:
-    """The value of ``settings.ONELOOP[name]``, or its default.
-
-    ``SYNC_VIEWS``: ``"greenlet"`` (default) runs sync views and middleware in
-    a bridge greenlet on the loop; ``"thread"`` keeps Django's stock threads.
-    ``BLOCK_WARN_MS``: the watchdog's threshold in milliseconds (default 100),
-    ``None`` turns the watchdog off.
-    """
-    configured = getattr(settings, "ONELOOP", None) or {}
-    return configured.get(name, DEFAULTS[name])
-
-
-def _setting_errors() -> list[str]:
-    """What is wrong with ``settings.ONELOOP``, one sentence per problem."""
-    errors = []
-    configured = getattr(settings, "ONELOOP", None)
-    if configured is not None and not isinstance(configured, dict):
-        return [
-            f"settings.ONELOOP must be a dict, not {type(configured).__name__}; "
-            f'e.g. ONELOOP = {{"SYNC_VIEWS": "greenlet", "BLOCK_WARN_MS": 100}}.'
-        ]
-    sync_views = oneloop_setting("SYNC_VIEWS")
-    if sync_views not in SYNC_VIEWS_CHOICES:
-        errors.append(
-            f'ONELOOP["SYNC_VIEWS"] is {sync_views!r}; the allowed values are '
-            f'"greenlet" (sync views on the loop, the default) and "thread" '
-            f"(Django's stock threads)."
-        )
-    block_warn_ms = oneloop_setting("BLOCK_WARN_MS")
-    if block_warn_ms is not None and (
-        isinstance(block_warn_ms, bool)
-        or not isinstance(block_warn_ms, int | float)
-        or block_warn_ms <= 0
-    ):
-        errors.append(
-            f'ONELOOP["BLOCK_WARN_MS"] is {block_warn_ms!r}; it must be a '
-            f"positive number of milliseconds (default 100), or None to turn "
-            f"the loop-block watchdog off."
-        )
-    return errors
 
 
 class _Progress:
@@ -136,11 +91,13 @@ class ASGIHandler(django_asgi.ASGIHandler):
         # Not super().__init__(): it would load the middleware chain in async
         # mode first, instantiating every middleware twice.
         base.BaseHandler.__init__(self)
-        errors = _setting_errors()
-        if errors:
-            raise ImproperlyConfigured(" ".join(errors))
-        self.sync_views: str = oneloop_setting("SYNC_VIEWS")
-        self.block_warn_ms: float | None = oneloop_setting("BLOCK_WARN_MS")
+        problems = conf.problems()
+        if problems:
+            raise ImproperlyConfigured(
+                " ".join(f"{what} {hint}" for what, hint in problems)
+            )
+        self.sync_views: str = conf.get("SYNC_VIEWS")
+        self.block_warn_ms: float | None = conf.get("BLOCK_WARN_MS")
         self.on_loop = self.sync_views == "greenlet"
         if self.on_loop:
             # The chain relies on async_to_sync awaiting on the loop and on

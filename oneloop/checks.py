@@ -10,6 +10,9 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from oneloop import conf
+from oneloop.asgi import check_asgi_application
+
+register(Tags.compatibility)(check_asgi_application)
 
 POOL_KEYS = {
     "min_size",
@@ -108,45 +111,4 @@ def _check_pool(alias: str, options: dict[str, Any]) -> list[Error]:
 
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    values = getattr(settings, "ONELOOP", {})
-    if not isinstance(values, dict):
-        return [
-            Error(
-                f"ONELOOP is {values!r}.",
-                hint='Use a dict, e.g. {"SYNC_VIEWS": "greenlet", '
-                '"BLOCK_WARN_MS": 100}.',
-                id="oneloop.E002",
-            )
-        ]
-    errors = []
-    unknown = sorted(set(values) - set(conf.DEFAULTS))
-    if unknown:
-        errors.append(
-            Error(
-                f"ONELOOP has unknown keys: {', '.join(unknown)}.",
-                hint=f"Known keys: {', '.join(sorted(conf.DEFAULTS))}.",
-                id="oneloop.E002",
-            )
-        )
-    if values.get("SYNC_VIEWS", "greenlet") not in ("greenlet", "thread"):
-        errors.append(
-            Error(
-                f"ONELOOP['SYNC_VIEWS'] is {values['SYNC_VIEWS']!r}.",
-                hint='Use "greenlet" (sync views on the loop) or "thread" '
-                "(stock Django: a thread per sync view).",
-                id="oneloop.E002",
-            )
-        )
-    block = values.get("BLOCK_WARN_MS", 100)
-    if block is not None and (
-        not isinstance(block, Real) or isinstance(block, bool) or block <= 0
-    ):
-        errors.append(
-            Error(
-                f"ONELOOP['BLOCK_WARN_MS'] is {block!r}.",
-                hint="Use a number of milliseconds above 0, or None to turn "
-                "the loop-block watchdog off.",
-                id="oneloop.E002",
-            )
-        )
-    return errors
+    return [Error(what, hint=hint, id="oneloop.E002") for what, hint in conf.problems()]

@@ -36,6 +36,8 @@ ORM_MODULES = (
     ("django.contrib.contenttypes.fields", "django.contrib.contenttypes"),
     ("django.contrib.auth.backends", "django.contrib.auth"),
     ("django.contrib.sessions.backends.db", "django.contrib.sessions"),
+    # Signal.asend() runs sync receivers (update_last_login, ...) in a bridge.
+    ("django.dispatch.dispatcher", None),
 )
 
 # (owner, attribute name, original value) for every patch, in install order.

@@ -6,7 +6,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from oneloop.asgi import ASGIHandler, check_asgi_application, oneloop_setting
+from oneloop import conf
+from oneloop.asgi import ASGIHandler, check_asgi_application
 
 
 @override_settings(ASGI_APPLICATION="tests.asgi.project.asgi_stock.application")
@@ -35,11 +36,11 @@ def test_wrong_sync_views_is_refused_with_the_allowed_values():
 
 @override_settings(ONELOOP={"BLOCK_WARN_MS": -5})
 def test_wrong_block_warn_ms_is_refused():
-    with pytest.raises(ImproperlyConfigured, match="positive number of milli"):
+    with pytest.raises(ImproperlyConfigured, match="milliseconds above 0"):
         ASGIHandler()
 
 
 @override_settings(ONELOOP={"BLOCK_WARN_MS": None})
 def test_settings_accessor_defaults():
-    assert oneloop_setting("SYNC_VIEWS") == "greenlet"
-    assert oneloop_setting("BLOCK_WARN_MS") is None
+    assert conf.get("SYNC_VIEWS") == "greenlet"
+    assert conf.get("BLOCK_WARN_MS") is None
