@@ -1,0 +1,378 @@
+"""Fixtures of the reliability suite: real services, and throwaway ones that
+the tests may break.
+
+* ``LONG`` is true when ``ONELOOP_RELIABILITY=long``: the documented long run
+  (10 000 cancelled tasks …). Without it the suite runs the short version CI
+  runs, with the same code and smaller counts.
+* ``project_database``: a database of its own on the shared PostgreSQL
+  server, prepared by ``tests.reliability.project.prepare``.
+* ``start_project`` starts ``uvicorn tests.reliability.project.asgi`` on
+  127.0.0.1 at a free port with the pool settings a test asks for.
+* ``pg_cluster``: a PostgreSQL cluster of the test's own (``initdb`` in a
+  temporary directory, a free port, its unix socket in that directory), that
+  the restart test stops and starts. The machine's shared server is never
+  touched.
+* ``redis_server``: a ``redis-server`` of the test's own on a free port, with
+  an fsync-always append-only file, so acknowledged writes survive a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+LONG = os.environ.get("ONELOOP_RELIABILITY", "").lower() == "long"
+PG_BIN = Path(os.environ.get("ONELOOP_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "reliability: fault-injection and load tests; ONELOOP_RELIABILITY=long "
+        "runs the long version",
+    )
+
+
+def scale(short: int, long: int) -> int:
+    """``long`` in the long run, ``short`` otherwise."""
+    return long if LONG else short
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def admin_dsn(dbname: str = "postgres") -> str:
+    """DSN of the shared test server (``tests.settings``)."""
+    return (
+        f"host={settings.PG_HOST} port={settings.PG_PORT} "
+        f"user={settings.PG_USER} dbname={dbname}"
+    )
+
+
+def server_activity(dsn: str) -> dict[str, int]:
+    """Client backends of the DSN's database other than this one, by state."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT coalesce(state, '?'), count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend' GROUP BY 1"
+        ).fetchall()
+    return dict(rows)
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    """Migrate and seed the project database the environment names."""
+    subprocess.run(
+        [sys.executable, "-m", "tests.reliability.project.prepare"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=180,
+    )
+
+
+def project_env(
+    database: str,
+    host: str | None = None,
+    port: int | str | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """Environment of a project process using ``database``."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.reliability.project.settings",
+        ONELOOP_REL_DB_NAME=database,
+        ONELOOP_REL_PG_HOST=str(host or settings.PG_HOST),
+        ONELOOP_REL_PG_PORT=str(port or settings.PG_PORT),
+        ONELOOP_REL_PG_USER=str(settings.PG_USER),
+        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+        **extra,
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def project_database() -> Iterator[str]:
+    """A fresh, prepared database on the shared server, dropped afterwards."""
+    base = os.environ.get("ONELOOP_TEST_PG_NAME", "test_oneloop")
+    name = f"{base}_reliability"
+    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    prepare_database(project_env(name))
+    yield name
+    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclasses.dataclass
+class ProjectServer:
+    """A running uvicorn process serving the reliability project."""
+
+    url: str
+    output: Path
+    process: subprocess.Popen
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def stats(self) -> dict[str, Any]:
+        """The server's own view of its health (see ``views.stats``)."""
+        response = httpx.get(f"{self.url}/stats/", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_project_server(env: dict[str, str], output: Path) -> ProjectServer:
+    """Start uvicorn with ``env``; wait (at most 30 s) until it answers."""
+    port = free_port()
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "tests.reliability.project.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--loop",
+                "uvloop",
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "5",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = ProjectServer(f"http://127.0.0.1:{port}", output, process)
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"uvicorn exited: {process.returncode}\n{server.log()}")
+        try:
+            httpx.get(f"{server.url}/health/", timeout=2).raise_for_status()
+            return server
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"uvicorn did not answer:\n{server.log()}") from None
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def start_project(
+    tmp_path: Path,
+) -> Iterator[Any]:
+    """``start_project(database, host=, port=, **env)`` → a running server,
+    stopped at the end of the test."""
+    running: list[ProjectServer] = []
+
+    def start(
+        database: str, host: str | None = None, port: Any = None, **extra: str
+    ) -> ProjectServer:
+        output = tmp_path / f"uvicorn-{len(running)}.out"
+        env = project_env(database, host, port, **extra)
+        server = start_project_server(env, output)
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        server.stop()
+
+
+# -- a throwaway PostgreSQL cluster ----------------------------------------
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    """Run ``args`` as the postgres user when we are root (initdb and the
+    server refuse to run as root)."""
+    if os.geteuid() != 0:
+        return args
+    return ["runuser", "-u", "postgres", "--", *args]
+
+
+@dataclasses.dataclass
+class PgCluster:
+    """A PostgreSQL cluster in a temporary directory, ours to break."""
+
+    directory: Path
+    port: int
+
+    @property
+    def data(self) -> Path:
+        return self.directory / "data"
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={dbname}"
+
+    def _ctl(self, *args: str, timeout: float = 60) -> None:
+        subprocess.run(
+            _as_postgres(
+                [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-t", "30", *args]
+            ),
+            check=True,
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={self.directory} -c max_connections=200 "
+            "-c fsync=off -c shared_buffers=16MB"
+        )
+        self._ctl("-o", options, "-l", str(self.directory / "server.log"), "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "stop")
+
+    def running(self) -> bool:
+        result = subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "status"]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return result.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A running throwaway cluster (trust auth, 127.0.0.1 only), removed at
+    the end of the module."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"no PostgreSQL binaries in {PG_BIN} (set ONELOOP_PG_BIN)")
+    directory = Path(tempfile.mkdtemp(prefix="oneloop-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres", "postgres")
+    cluster = PgCluster(directory, free_port())
+    subprocess.run(
+        _as_postgres(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(cluster.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ]
+        ),
+        check=True,
+        timeout=120,
+        stdout=subprocess.DEVNULL,
+    )
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        with contextlib.suppress(Exception):
+            if cluster.running():
+                cluster.stop("immediate")
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# -- a throwaway Redis server ----------------------------------------------
+
+
+@dataclasses.dataclass
+class RedisServer:
+    """A ``redis-server`` on 127.0.0.1, ours to kill and restart."""
+
+    directory: Path
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.directory),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--logfile",
+                str(self.directory / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError):
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: the hardest stop, nothing flushed that was not already."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A running throwaway Redis server."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    directory = Path(tempfile.mkdtemp(prefix="oneloop-redis-"))
+    server = RedisServer(directory, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+        shutil.rmtree(directory, ignore_errors=True)
