@@ -86,11 +86,19 @@ def _check_pool(alias: str, options: dict[str, Any]) -> list[Error]:
                 )
             )
     low, high = pool.get("min_size"), pool.get("max_size")
-    if isinstance(low, int) and isinstance(high, int) and (high < 1 or low > high):
+    if isinstance(high, int) and high < 1:
+        errors.append(
+            Error(
+                f"{where}['max_size'] is {high}.",
+                hint="max_size must be at least 1.",
+                id="oneloop.E001",
+            )
+        )
+    elif isinstance(low, int) and isinstance(high, int) and low > high:
         errors.append(
             Error(
                 f"{where} has min_size={low} and max_size={high}.",
-                hint="max_size must be at least 1 and at least min_size.",
+                hint="max_size must be at least min_size.",
                 id="oneloop.E001",
             )
         )

@@ -40,6 +40,9 @@ ORM_MODULES = (
     ("django.dispatch.dispatcher", None),
 )
 
+# Adapter modules that declare PATCHES: [(owner, attribute, new value), ...].
+ADAPTERS = ("oneloop.mail",)
+
 # (owner, attribute name, original value) for every patch, in install order.
 _applied: list[tuple[Any, str, Any]] = []
 
@@ -49,9 +52,36 @@ def installed() -> bool:
     return bool(_applied)
 
 
+# Marks an attribute that did not exist before install().
+_ABSENT = object()
+
+
 def _set(owner: Any, name: str, value: Any) -> None:
-    _applied.append((owner, name, getattr(owner, name)))
+    _applied.append(
+        (
+            owner,
+            name,
+            owner.__dict__.get(name, _ABSENT)
+            if isinstance(owner, type)
+            else getattr(owner, name),
+        )
+    )
     setattr(owner, name, value)
+
+
+def _adapter_patches() -> list[tuple[Any, str, Any]]:
+    """The patches each adapter module declares in its ``PATCHES`` list.
+    Adapters whose optional dependency is missing declare nothing."""
+    found: list[tuple[Any, str, Any]] = []
+    for name in ADAPTERS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            if exc.name and exc.name.split(".")[0] == "oneloop":
+                raise
+            continue
+        found.extend(module.PATCHES)
+    return found
 
 
 def install() -> None:
@@ -70,6 +100,9 @@ def install() -> None:
     _set(connections, "__class__", TaskConnectionHandler)
     # 4. async_to_sync() inside a bridge awaits on the running loop.
     _set(AsyncToSync, "__call__", _async_to_sync_call)
+    # 5. What the adapters add: EmailMessage.asend(), form.ais_valid(), ...
+    for owner, name, value in _adapter_patches():
+        _set(owner, name, value)
     setting_changed.connect(_reset_loop_safety)
 
 
@@ -77,7 +110,10 @@ def uninstall() -> None:
     """Undo every patch, newest first."""
     while _applied:
         owner, name, original = _applied.pop()
-        setattr(owner, name, original)
+        if original is _ABSENT:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
     setting_changed.disconnect(_reset_loop_safety)
     _loop_safe.cache_clear()
 

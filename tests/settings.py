@@ -42,7 +42,18 @@ if DB == "postgresql":
             "PORT": PG_PORT,
             "OPTIONS": {"pool": {"min_size": 1, "max_size": 60, "timeout": 10}},
             "TEST": {"NAME": os.environ.get("ONELOOP_TEST_PG_NAME", "test_oneloop")},
-        }
+        },
+        # The same database through a deliberately tiny pool, to test running
+        # out of connections.
+        "tiny_pool": {
+            "ENGINE": "oneloop.db.backends.postgresql",
+            "NAME": "oneloop",
+            "USER": PG_USER,
+            "HOST": PG_HOST,
+            "PORT": PG_PORT,
+            "OPTIONS": {"pool": {"min_size": 1, "max_size": 2, "timeout": 0.3}},
+            "TEST": {"MIRROR": "default"},
+        },
     }
 elif DB == "sqlite":
     DATABASES = {

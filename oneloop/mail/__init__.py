@@ -37,8 +37,6 @@ __all__ = [
     "asend_mail",
     "asend_mass_mail",
     "asend_messages",
-    "install",
-    "uninstall",
 ]
 
 # Backends whose send_messages does no IO at all: called on the loop directly.
@@ -199,7 +197,7 @@ def _bind(
 
 async def _email_message_asend(self: EmailMessage, fail_silently: bool = False) -> int:
     """Send this message without blocking the event loop; the async twin of
-    ``send()``. Added by ``oneloop.mail.install()``."""
+    ``send()``. Added to ``EmailMessage`` by ``oneloop.install()``."""
     return await asend(self, fail_silently=fail_silently)
 
 
@@ -207,14 +205,5 @@ _email_message_asend.__name__ = "asend"
 _email_message_asend.__qualname__ = "EmailMessage.asend"
 
 
-def install() -> None:
-    """Add ``EmailMessage.asend()`` (and so ``EmailMultiAlternatives.asend()``).
-    Idempotent; leaves alone an ``asend`` that Django itself may define."""
-    if "asend" not in EmailMessage.__dict__:
-        EmailMessage.asend = _email_message_asend  # type: ignore[attr-defined]
-
-
-def uninstall() -> None:
-    """Remove what ``install()`` added, and nothing else."""
-    if EmailMessage.__dict__.get("asend") is _email_message_asend:
-        del EmailMessage.asend  # type: ignore[attr-defined]
+# Applied by oneloop.patches.install(), undone by uninstall().
+PATCHES = [(EmailMessage, "asend", _email_message_asend)]

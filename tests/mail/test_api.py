@@ -1,5 +1,5 @@
 """``oneloop.mail``'s async API with Django's other email backends, and the
-``EmailMessage.asend`` install/uninstall pair."""
+``EmailMessage.asend`` that oneloop.install() adds."""
 
 from __future__ import annotations
 
@@ -135,39 +135,16 @@ async def test_amail_admins_follows_django_rules(settings):
 
 
 async def test_install_adds_and_uninstall_removes_email_message_asend():
-    was_installed = "asend" in mail.EmailMessage.__dict__
+    assert oneloop.patches.installed()
     try:
-        oneloop.mail.uninstall()
+        oneloop.uninstall()
         assert not hasattr(mail.EmailMessage, "asend")
-        oneloop.mail.install()
-        oneloop.mail.install()  # idempotent
+        oneloop.install()
+        oneloop.install()  # idempotent
         message = mail.EmailMultiAlternatives(
             "S", "B", "f@example.com", ["t@example.com"]
         )
         assert await message.asend() == 1
         assert len(mail.outbox) == 1
-        oneloop.mail.uninstall()
-        oneloop.mail.uninstall()  # idempotent
-        assert not hasattr(mail.EmailMessage, "asend")
     finally:
-        if was_installed:
-            oneloop.mail.install()
-
-
-def test_uninstall_leaves_a_foreign_asend_alone():
-    was_installed = "asend" in mail.EmailMessage.__dict__
-    oneloop.mail.uninstall()
-
-    async def foreign(self, fail_silently=False):
-        return 42
-
-    mail.EmailMessage.asend = foreign
-    try:
-        oneloop.mail.install()
-        assert mail.EmailMessage.asend is foreign
-        oneloop.mail.uninstall()
-        assert mail.EmailMessage.asend is foreign
-    finally:
-        del mail.EmailMessage.asend
-        if was_installed:
-            oneloop.mail.install()
+        oneloop.install()

@@ -9,6 +9,7 @@ backend, sync psycopg and all, at stock speed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.db.backends.postgresql.psycopg_any import register_tzloader
 from psycopg import OperationalError
 from psycopg.pq import Format, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+from psycopg_pool.pool_async import StopWorker
 
 from oneloop.bridge import await_, in_bridge, run_sync
 
@@ -32,6 +34,8 @@ from .features import DatabaseFeatures
 
 __all__ = ["DatabaseWrapper", "aclose_pools"]
 
+logger = logging.getLogger("oneloop.db")
+
 # Sync cursor classes Django configures -> their async twins.
 _ASYNC_CURSORS = {
     Cursor: AsyncClientSideCursor,
@@ -44,6 +48,30 @@ DEFAULT_POOL = {"min_size": 1, "max_size": 10, "timeout": 30.0}
 # event loop -> alias -> pool. A pool belongs to the loop it was made on.
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BridgedPool]]
 _pools = weakref.WeakKeyDictionary()
+
+
+class _Pool(AsyncConnectionPool):
+    """psycopg's pool, with workers that stop when their task is cancelled.
+
+    psycopg's workers survive a cancellation that lands inside a connection
+    attempt (the attempt is retried later). ``asyncio.run()`` cancels every
+    task at shutdown and waits for all of them: a pool caught connecting
+    would make it wait forever.
+    """
+
+    @classmethod
+    async def worker(cls, q: Any) -> None:
+        task = asyncio.current_task()
+        while True:
+            job = await q.get()
+            if isinstance(job, StopWorker):
+                return
+            try:
+                await job.run()
+            except Exception:
+                logger.warning("connection pool task %s failed", job, exc_info=True)
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError()
 
 
 class BridgedPool:
@@ -62,11 +90,11 @@ class BridgedPool:
         checks = wrapper.settings_dict.get("CONN_HEALTH_CHECKS")
         # Every connection the pool made, to close them at shutdown.
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
-        self.pool = AsyncConnectionPool(
+        self.pool = _Pool(
             kwargs=kwargs,
             open=False,
             configure=self._configure_with(wrapper._configure_connection),
-            check=AsyncConnectionPool.check_connection if checks else None,
+            check=_Pool.check_connection if checks else None,
             name=f"oneloop-{wrapper.alias}",
             **options,
         )

@@ -1,0 +1,76 @@
+"""Misuse gets clear errors that say what to do."""
+
+import asyncio
+
+import pytest
+from django.core.checks import run_checks
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db import OperationalError, connection, connections
+from django.test import override_settings
+
+import oneloop
+from tests.testapp.models import Book
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_sync_orm_from_plain_async_code_is_refused():
+    with pytest.raises(SynchronousOnlyOperation):
+        Book.objects.count()
+
+
+async def test_await_outside_a_bridge_says_what_to_do():
+    with pytest.raises(oneloop.MissingBridge) as info:
+        oneloop.await_(asyncio.sleep(0))
+    assert "run_sync" in str(info.value)
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True, databases=["default", "tiny_pool"])
+async def test_pool_exhaustion_names_alias_size_and_timeout():
+    release = asyncio.Event()
+
+    def hold():
+        with connections["tiny_pool"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            oneloop.await_(release.wait())
+
+    holders = [asyncio.create_task(oneloop.run_sync(hold)) for _ in range(2)]
+    await asyncio.sleep(0.2)
+    with pytest.raises(OperationalError) as info:
+        await Book.objects.using("tiny_pool").acount()
+    message = str(info.value)
+    assert "'tiny_pool'" in message
+    assert "all 2 connections" in message
+    assert "0.3 s" in message
+    assert "max_size" in message
+    release.set()
+    await asyncio.gather(*holders)
+    await asyncio.sleep(0.05)  # the holders' connections go back to the pool
+    assert await Book.objects.using("tiny_pool").acount() == 0  # recovered
+
+
+@pytest.mark.parametrize(
+    ("pool", "fragment"),
+    [
+        ("big", "is 'big'"),
+        ({"max_size": 0}, "['max_size'] is 0"),
+        ({"min_size": 5, "max_size": 2}, "min_size=5 and max_size=2"),
+        ({"timeout": -1}, "['timeout'] is -1"),
+        ({"maxsize": 3}, "unknown keys: maxsize"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_wrong_pool_option_is_a_system_check_error(pool, fragment):
+    db = {**connection.settings_dict, "OPTIONS": {"pool": pool}}
+    with override_settings(DATABASES={"default": db}):
+        errors = [e for e in run_checks() if e.id == "oneloop.E001"]
+    assert errors, "no oneloop.E001 error"
+    assert any(fragment in e.msg for e in errors), [e.msg for e in errors]
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_stock_engine_is_a_warning():
+    stock = {**connection.settings_dict, "ENGINE": "django.db.backends.sqlite3"}
+    with override_settings(DATABASES={"default": stock}):
+        warnings = [e for e in run_checks() if e.id == "oneloop.W001"]
+    assert warnings and "blocks the event loop" in warnings[0].msg
