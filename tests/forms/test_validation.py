@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 import oneloop
 import oneloop.forms
 from oneloop.forms import ais_valid, is_async_callable
+from tests.testapp_tpl import run_on_new_loop
 from tests.testapp_tpl.forms import SignupForm, TitleFormSet
 
 GOOD = {"username": "Ann", "lucky": "4", "password": "pw", "again": "pw"}
@@ -50,7 +51,7 @@ async def async_errors(form_class, data):
 @pytest.mark.parametrize("data", SIGNUP_CASES)
 def test_async_validators_give_the_same_errors_as_is_valid(data):
     expected = sync_errors(SignupForm, data)
-    assert asyncio.run(async_errors(SignupForm, data)) == expected
+    assert run_on_new_loop(async_errors(SignupForm, data)) == expected
 
 
 async def test_form_method_after_install():
@@ -127,7 +128,7 @@ def test_formsets(titles, code):
         assert await formset.ais_valid() is (code is None)
         return formset_outcome(formset)
 
-    assert asyncio.run(check()) == expected
+    assert run_on_new_loop(check()) == expected
 
 
 def test_is_async_callable():

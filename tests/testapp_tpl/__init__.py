@@ -28,3 +28,20 @@ TEMPLATES = [
         "OPTIONS": {"environment": "oneloop.template.Jinja2Environment"},
     },
 ]
+
+
+def run_on_new_loop(awaitable):
+    """``asyncio.run(awaitable)`` for sync tests that compare the stock path
+    with the bridged one; the loop's connection pools are closed before the
+    loop is, as an ASGI server's lifespan shutdown does."""
+    import asyncio
+
+    from oneloop.db import aclose_pools
+
+    async def main():
+        try:
+            return await awaitable
+        finally:
+            await aclose_pools()
+
+    return asyncio.run(main())
