@@ -46,13 +46,17 @@ def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     paths = [str(HERE)]
     try:
-        import oneloop  # noqa: F401
+        import oneloop
+
+        from_checkout = Path(oneloop.__file__).resolve().parent.parent == REPO
     except ImportError:
+        from_checkout = True
+    if from_checkout:
         paths.append(str(REPO))
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
-    env.setdefault("DJANGO_SETTINGS_MODULE", "bookshop.settings")
+    env["DJANGO_SETTINGS_MODULE"] = "bookshop.settings"
     env.update(extra)
     return env
 
@@ -68,10 +72,11 @@ def manage(*args: str, env: dict[str, str] | None = None) -> None:
     )
 
 
-def setup() -> None:
+def setup(**extra_env: str) -> None:
     """Create or update the database and load the sample data."""
-    manage("migrate", "--verbosity", "0")
-    manage("seed")
+    env = child_env(**extra_env)
+    manage("migrate", "--verbosity", "0", env=env)
+    manage("seed", env=env)
 
 
 def free_port() -> int:
@@ -81,17 +86,29 @@ def free_port() -> int:
 
 
 def start_server(
-    port: int, workers: int = 1, stock: bool = False, quiet: bool = False
+    port: int,
+    workers: int = 1,
+    stock: bool = False,
+    quiet: bool = False,
+    log: Path | None = None,
+    **extra_env: str,
 ) -> subprocess.Popen[bytes]:
-    """Start uvicorn on 127.0.0.1:``port`` and wait until it answers."""
-    env = child_env(BOOKSHOP_STOCK="1" if stock else "0")
+    """Start uvicorn on 127.0.0.1:``port`` and wait until it answers.
+
+    Its output goes to the terminal, or to ``log``, or nowhere (``quiet``).
+    """
+    env = child_env(BOOKSHOP_STOCK="1" if stock else "0", **extra_env)
     cmd = [
         sys.executable, "-m", "uvicorn", "bookshop.asgi:application",
         "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(workers), "--no-access-log",
     ]  # fmt: skip
-    out = subprocess.DEVNULL if quiet else None
-    proc = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=out, stderr=out)
+    if log is not None:
+        with log.open("ab") as out:
+            proc = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=out, stderr=out)
+    else:
+        out = subprocess.DEVNULL if quiet else None
+        proc = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=out, stderr=out)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
