@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,20 +39,25 @@ LOOKUPS = [
 
 
 def db_errors_as_503(view: Callable[..., HttpResponse]) -> Callable[..., Any]:
-    """Answer a ``django.db.Error`` with 503 and the error's class."""
+    """Answer a ``django.db.Error`` with 503 and the error's class; add the
+    time the view took (waiting for the pool included) as ``X-View-Seconds``,
+    so tests can bound it apart from the load generator's own delays."""
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        started = time.monotonic()
         try:
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
         except db.Error as exc:
-            return JsonResponse(
+            response = JsonResponse(
                 {
                     "error": f"{type(exc).__module__}.{type(exc).__qualname__}",
                     "message": str(exc)[:500],
                 },
                 status=503,
             )
+        response["X-View-Seconds"] = f"{time.monotonic() - started:.4f}"
+        return response
 
     return wrapped
 
