@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 
 from oneloop.dual import dual
 from tests.testapp.models import Author, Book
@@ -59,7 +60,10 @@ async def test_async_call_runs_on_the_loop_thread(ann, mailoutbox):
     assert sorted(m.to[0] for m in mailoutbox) == [
         f"r{i}@example.com" for i in range(5)
     ]
-    assert threading.active_count() == threads
+    if connection.vendor == "postgresql":
+        # (oneloop's SQLite backend runs each connection's calls on its own
+        # thread by design; PostgreSQL needs none.)
+        assert threading.active_count() == threads
 
 
 @pytest.mark.django_db(transaction=True)
