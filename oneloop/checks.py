@@ -27,7 +27,7 @@ POOL_KEYS = {
 }
 
 
-@register(Tags.database, Tags.compatibility)
+@register(Tags.compatibility)
 def check_databases(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     messages: list[Any] = []
     for alias, db in settings.DATABASES.items():

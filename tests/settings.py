@@ -8,6 +8,8 @@
 
 import os
 
+import django
+
 DB = os.environ.get("ONELOOP_TEST_DB", "postgresql")
 PG_HOST = os.environ.get("ONELOOP_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("ONELOOP_TEST_PG_PORT", "5432")
@@ -88,4 +90,7 @@ TEMPLATES = [
         },
     }
 ]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

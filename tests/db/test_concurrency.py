@@ -31,8 +31,22 @@ async def test_twenty_slow_queries_run_concurrently_on_one_thread():
     elapsed = time.perf_counter() - start
     assert elapsed < 1.0, f"20 x 0.2 s took {elapsed:.2f} s"
     assert [n for _, n in results] == list(range(20))
-    # Outside atomic every child task had its own server backend.
-    assert len({pid for pid, _ in results}) == 20
+
+
+async def test_children_outside_atomic_run_on_their_own_backends():
+    barrier = asyncio.Barrier(5)
+
+    def child():
+        pid = connection.cursor().execute("SELECT pg_backend_pid()").fetchone()[0]
+        # Hold the connection until every child holds one.
+        oneloop.await_(barrier.wait())
+        return pid, Book.objects.count()
+
+    def view():
+        return oneloop.gather(*[child] * 5)
+
+    results = await oneloop.run_sync(view)
+    assert len({pid for pid, _ in results}) == 5
 
 
 async def test_gather_from_sync_code_in_a_bridge():
@@ -44,7 +58,7 @@ async def test_gather_from_sync_code_in_a_bridge():
     start = time.perf_counter()
     results = await oneloop.run_sync(view)
     assert time.perf_counter() - start < 1.0
-    assert len({pid for pid, _ in results}) == 20
+    assert [n for _, n in results] == list(range(20))
 
 
 async def test_children_share_the_parents_transaction():
