@@ -178,6 +178,7 @@ def _run_logged(
             for line in proc.stdout:
                 sys.stdout.write(line)
                 fh.write(line)
+                fh.flush()
                 if time.monotonic() > deadline:
                     raise TimeoutError
             return proc.wait()

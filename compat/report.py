@@ -269,6 +269,12 @@ def _problems(runs: list[dict[str, Any]]) -> list[str]:
         )
         out.append(f"### {_title(data['meta'])} ({data['meta']['label_set']})")
         out.append("")
+        also_stock = sum(p["id"] in stock_failed for p in data["problems"])
+        out.append(
+            f"<details><summary>{len(data['problems'])} tests "
+            f"({also_stock} fail on stock too)</summary>"
+        )
+        out.append("")
         for problem in data["problems"]:
             note = " (fails on stock too)" if problem["id"] in stock_failed else ""
             detail = (problem.get("detail") or "").strip().splitlines()
@@ -276,6 +282,8 @@ def _problems(runs: list[dict[str, Any]]) -> list[str]:
             out.append(f"* `{problem['id']}`: {problem['outcome']}{note}")
             if last:
                 out.append(f"  — `{last[:200]}`")
+        out.append("")
+        out.append("</details>")
         out.append("")
     if not any_problem:
         out.append("None.")
