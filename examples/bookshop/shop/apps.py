@@ -9,11 +9,20 @@ class ShopConfig(AppConfig):
 
     def ready(self) -> None:
         if apps.is_installed("oneloop"):
-            # Async validators and awaitables met in templates need oneloop's
-            # form and template adapters; make sure both are in place.
-            from oneloop import forms, template
+            _ensure_form_and_template_adapters()
 
-            if not forms.installed():
-                forms.install()
-            if not template.installed():
-                template.install()
+
+def _ensure_form_and_template_adapters() -> None:
+    """The async validator and lazy querysets in templates need oneloop's form
+    and template adapters. ``oneloop.install()`` applies them; this applies
+    any that a oneloop version leaves out, so the demo works with either."""
+    from oneloop import forms, patches, template
+
+    for module in (forms, template):
+        if module.__name__ in getattr(patches, "ADAPTERS", ()):
+            continue
+        for owner, name, value in getattr(module, "PATCHES", ()):
+            setattr(owner, name, value)
+        install = getattr(module, "install", None)
+        if install is not None:
+            install()
