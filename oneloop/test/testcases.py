@@ -1,0 +1,265 @@
+"""Django's test cases under oneloop: one connection per test transaction.
+
+Django's ``TestCase`` wraps every test (and ``setUpTestData``) in a
+transaction on the test thread's connection. Under oneloop each asyncio task
+has its own connection, so an ``async def`` test, a request made with the
+async test client and the child tasks of ``gather`` would each run outside
+that transaction: they would not see the test's rows, and what they wrote
+would be committed and leak into the next test. So, while a ``TestCase``
+transaction is open, its aliases are pinned (``oneloop.connections.pin``):
+every task, on any thread, uses the test's connection, and isolation holds
+exactly as in stock Django.
+
+``TransactionTestCase`` commits for real and flushes the tables afterwards;
+nothing is pinned, so async tasks use the async driver and pooled
+connections. ``LiveServerTestCase`` serves the project with oneloop's ASGI
+handler (on uvicorn, in a thread with its own loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import socket
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.apps import apps
+from django.db import connections
+from django.db.utils import ConnectionHandler
+from django.test import testcases as django_testcases
+
+from oneloop import conf
+from oneloop.bridge import await_, in_bridge
+from oneloop.connections import pin, pinned
+
+__all__ = [
+    "PATCHES",
+    "LiveServerTestCase",
+    "LiveServerThread",
+    "share_test_connections",
+]
+
+TestCase = django_testcases.TestCase
+TransactionTestCase = django_testcases.TransactionTestCase
+
+_stock_enter_atomics = TestCase.__dict__["_enter_atomics"].__func__
+_stock_rollback_atomics = TestCase.__dict__["_rollback_atomics"].__func__
+_stock_fixture_teardown = TransactionTestCase.__dict__["_fixture_teardown"]
+
+
+class _PinnedAtomics(dict):
+    """A ``TestCase``'s open atomics by alias, and the pin that makes every
+    task use their connections until they are rolled back."""
+
+    pinning: contextlib.AbstractContextManager[None] | None = None
+
+
+def _enter_atomics(cls: type[TestCase]) -> dict[str, Any]:
+    """``TestCase._enter_atomics``, then pin the aliases to the connections
+    that hold the test's transaction."""
+    atomics = _PinnedAtomics(_stock_enter_atomics(cls))
+    # Inside a bridge the test's task holds the transaction, and the task's
+    # connection rules already share it with child tasks (they are inside
+    # its atomic): pinning the thread's own wrapper would be wrong there.
+    if atomics and not in_bridge():
+        atomics.pinning = pin(*atomics)
+        atomics.pinning.__enter__()
+    return atomics
+
+
+def _rollback_atomics(cls: type[TestCase], atomics: dict[str, Any]) -> None:
+    """``TestCase._rollback_atomics``, then release the pin."""
+    try:
+        _stock_rollback_atomics(cls, atomics)
+    finally:
+        pinning = getattr(atomics, "pinning", None)
+        if pinning is not None:
+            atomics.pinning = None
+            pinning.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def share_test_connections() -> Iterator[None]:
+    """Make this thread's connections the pinned ones while the block runs.
+
+    Django runs an ``async def`` test method on a new event loop in another
+    thread. Inside bridges the pin already applies there; this makes code
+    that reaches ``django.db.connection`` directly on the loop (for example
+    ``assertNumQueries``) see the test's connection too.
+    """
+    previous: dict[str, Any] = {}
+    local = connections._connections
+    for alias in connections:
+        wrapper = pinned(alias)
+        if wrapper is None:
+            continue
+        previous[alias] = getattr(local, alias, None)
+        ConnectionHandler.__setitem__(connections, alias, wrapper)
+    try:
+        yield
+    finally:
+        for alias, wrapper in previous.items():
+            if wrapper is None:
+                ConnectionHandler.__delitem__(connections, alias)
+            else:
+                ConnectionHandler.__setitem__(connections, alias, wrapper)
+
+
+def _async_to_sync(
+    func: Callable[..., Coroutine[Any, Any, Any]],
+) -> Callable[..., Any]:
+    """What ``SimpleTestCase`` uses to run an ``async def`` test method:
+    asgiref's ``async_to_sync``, with the test's pinned connections visible
+    on the test's loop thread."""
+
+    @functools.wraps(func)
+    async def on_test_connections(*args: Any, **kwargs: Any) -> Any:
+        with share_test_connections():
+            return await func(*args, **kwargs)
+
+    return async_to_sync(on_test_connections)
+
+
+def _close_private_pools() -> None:
+    """Close the connection pools that bridged sync code of this thread made
+    on its private loop (the test client called from a sync test): their
+    connections would otherwise keep the test database open when the test
+    runner drops it."""
+    from oneloop.db import aclose_pools
+
+    if in_bridge():
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        await_(aclose_pools())
+
+
+def _fixture_teardown(self: TransactionTestCase) -> None:
+    """``TransactionTestCase._fixture_teardown`` (the flush), after this
+    thread's bridged connections went back and their pools closed."""
+    _close_private_pools()
+    _stock_fixture_teardown(self)
+
+
+# -- the live server ----------------------------------------------------------
+
+
+class LiveServerThread(django_testcases.LiveServerThread):
+    """Serves the project with oneloop's ASGI handler on uvicorn, on a loop
+    of its own, in this thread.
+
+    Requests run as in production: each in its own task, sync views in
+    bridge greenlets, database IO on the async driver with pooled
+    connections (``LiveServerTestCase`` is a ``TransactionTestCase``: the
+    test's rows are committed, so every connection sees them). An in-memory
+    SQLite database exists once per connection: the test thread's connection
+    is shared, as Django does. Static files are served by
+    ``ASGIStaticFilesHandler`` when ``django.contrib.staticfiles`` is
+    installed; the WSGI ``static_handler`` Django passes is not used.
+
+    With ``ONELOOP = {"SYNC_VIEWS": "thread"}``, or without uvicorn
+    installed, it is Django's own WSGI live server thread.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._server: Any = None
+        self._stock = conf.get("SYNC_VIEWS") != "greenlet" or not _has_uvicorn()
+
+    def get_application(self) -> Any:
+        """The ASGI application to serve: oneloop's handler."""
+        from oneloop.asgi import ASGIHandler
+
+        application: Any = ASGIHandler()
+        if apps.is_installed("django.contrib.staticfiles"):
+            from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+            application = ASGIStaticFilesHandler(application)
+        return application
+
+    def run(self) -> None:
+        if self._stock:
+            super().run()
+            return
+        if self.connections_override:
+            for alias, conn in self.connections_override.items():
+                connections[alias] = conn
+        try:
+            asyncio.run(self._serve())
+        except Exception as exc:
+            self.error = exc
+            self.is_ready.set()
+        finally:
+            connections.close_all()
+
+    async def _serve(self) -> None:
+        import uvicorn
+
+        from oneloop.db import aclose_pools
+
+        sock = socket.create_server((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.get_application(),
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
+        self._server = server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            # uvicorn offers a flag, not an event, for "listening".
+            while not server.started and not serving.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+            if serving.done():
+                serving.result()
+                raise RuntimeError(f"The live server stopped at start-up: {sock}")
+            self.is_ready.set()
+            await serving
+        finally:
+            if not serving.done():
+                server.should_exit = True
+                await asyncio.wait((serving,))
+            sock.close()
+            # The server's pooled connections hold the test database open.
+            await aclose_pools()
+
+    def terminate(self) -> None:
+        if self._stock:
+            super().terminate()
+            return
+        if self._server is not None:
+            self._server.should_exit = True
+        self.join()
+
+
+def _has_uvicorn() -> bool:
+    try:
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class LiveServerTestCase(django_testcases.LiveServerTestCase):
+    """Django's ``LiveServerTestCase`` served by oneloop's ASGI handler (see
+    ``LiveServerThread``); after ``oneloop.install()`` Django's own class
+    and pytest-django's ``live_server`` fixture use the same thread."""
+
+    server_thread_class = LiveServerThread
+
+
+PATCHES: list[tuple[Any, str, Any]] = [
+    (TestCase, "_enter_atomics", classmethod(_enter_atomics)),
+    (TestCase, "_rollback_atomics", classmethod(_rollback_atomics)),
+    (TransactionTestCase, "_fixture_teardown", _fixture_teardown),
+    (django_testcases, "async_to_sync", _async_to_sync),
+    # pytest-django's live_server builds django.test.testcases.LiveServerThread.
+    (django_testcases, "LiveServerThread", LiveServerThread),
+    (django_testcases.LiveServerTestCase, "server_thread_class", LiveServerThread),
+]

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from tests.testing import views
+
+urlpatterns = [
+    path("authors/", views.authors),
+    path("authors-async/", views.authors_async),
+    path("fan-out/", views.fan_out),
+    path("create/", views.create_author),
+    path("setting/", views.setting),
+]
