@@ -293,8 +293,8 @@ def await_(awaitable: Awaitable[T]) -> T:
     * Inside a bridge greenlet: suspend the greenlet, let the loop await it,
       resume with the result. Other tasks run meanwhile.
     * With no loop running in this thread (plain sync code): run it to
-      completion on a private loop of this thread, so code written once works
-      in both worlds.
+      completion on this thread's private loop, so code written once works in
+      both worlds.
     * On a thread whose loop is running, outside a bridge: raise
       ``MissingBridge`` (blocking there would stall every other task).
     """
@@ -305,26 +305,33 @@ def await_(awaitable: Awaitable[T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return _private_loop().run_until_complete(awaitable)
+        return _run_privately(awaitable)
     if inspect.iscoroutine(awaitable):
         awaitable.close()  # no "never awaited" warning on top of the error
     raise MissingBridge(_MISSING_BRIDGE_MESSAGE.format(what=awaitable))
 
 
 class _PrivateLoop(threading.local):
+    """This thread's loop for ``await_()`` from plain sync code. It lives as
+    long as the thread, so what a call opens on it (an SMTP connection kept
+    by ``with backend:``, a connection pool) can serve the next call."""
+
     loop: asyncio.AbstractEventLoop | None = None
+
+    def __del__(self) -> None:  # the thread is gone: so is its loop
+        loop = self.loop
+        if loop is not None and not loop.is_running() and not loop.is_closed():
+            loop.close()
 
 
 _private = _PrivateLoop()
 
 
-def _private_loop() -> asyncio.AbstractEventLoop:
-    """This thread's loop for ``await_()`` from plain sync code. It lives as
-    long as the thread, so connection pools made on it are reused."""
+def _run_privately(awaitable: Awaitable[T]) -> T:
     loop = _private.loop
     if loop is None or loop.is_closed():
         loop = _private.loop = asyncio.new_event_loop()
-    return loop
+    return loop.run_until_complete(awaitable)
 
 
 def gather(

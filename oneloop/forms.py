@@ -34,7 +34,7 @@ from django.forms.formsets import BaseFormSet
 
 from oneloop.bridge import await_, run_sync
 
-__all__ = ["ais_valid", "install", "installed", "is_async_callable", "uninstall"]
+__all__ = ["ais_valid", "is_async_callable"]
 
 
 async def ais_valid(form: BaseForm | BaseFormSet) -> bool:
@@ -173,7 +173,7 @@ def _patched_full_clean(original: Callable[[Any], None]) -> Any:
     return full_clean
 
 
-# -- install / uninstall ------------------------------------------------------
+# -- the patches ------------------------------------------------------------
 
 _TARGETS: tuple[tuple[type, str, Callable[[Any], Any]], ...] = (
     (Field, "run_validators", _patched_run_validators),
@@ -183,29 +183,10 @@ _TARGETS: tuple[tuple[type, str, Callable[[Any], Any]], ...] = (
 )
 
 
-def install() -> None:
-    """Add ``ais_valid()`` to forms and formsets and let validators and clean
-    methods be ``async def``. Idempotent; :func:`uninstall` undoes it."""
-    for cls, name, patch in _TARGETS:
-        current = cls.__dict__[name]
-        if not hasattr(current, "_oneloop_original"):
-            setattr(cls, name, patch(current))
-    BaseForm.ais_valid = _ais_valid_method  # type: ignore[attr-defined]
-    BaseFormSet.ais_valid = _ais_valid_method  # type: ignore[attr-defined]
-
-
-def uninstall() -> None:
-    """Undo :func:`install`."""
-    for cls, name, _patch in _TARGETS:
-        current = cls.__dict__[name]
-        original = getattr(current, "_oneloop_original", None)
-        if original is not None:
-            setattr(cls, name, original)
-    for cls in (BaseForm, BaseFormSet):
-        if "ais_valid" in cls.__dict__:
-            delattr(cls, "ais_valid")
-
-
-def installed() -> bool:
-    """Whether :func:`install` is in effect."""
-    return hasattr(BaseForm.__dict__["full_clean"], "_oneloop_original")
+# Applied by oneloop.patches.install(), undone by uninstall(): async
+# validators and clean methods, and form.ais_valid() / formset.ais_valid().
+PATCHES = [
+    *((cls, name, patch(cls.__dict__[name])) for cls, name, patch in _TARGETS),
+    (BaseForm, "ais_valid", _ais_valid_method),
+    (BaseFormSet, "ais_valid", _ais_valid_method),
+]

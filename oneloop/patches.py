@@ -41,7 +41,7 @@ ORM_MODULES = (
 )
 
 # Adapter modules that declare PATCHES: [(owner, attribute, new value), ...].
-ADAPTERS = ("oneloop.mail", "oneloop.test")
+ADAPTERS = ("oneloop.mail", "oneloop.forms", "oneloop.template", "oneloop.test")
 
 # (owner, attribute name, original value) for every patch, in install order.
 _applied: list[tuple[Any, str, Any]] = []

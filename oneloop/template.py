@@ -39,10 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Jinja2Environment",  # noqa: F822 (built on first use: jinja2 is optional)
     "arender_to_string",
-    "install",
-    "installed",
     "settle",
-    "uninstall",
 ]
 
 
@@ -257,20 +254,9 @@ def _resolve_by_steps(var: Variable, context: BaseContext, stale: object) -> Any
                 close()
 
 
-def install() -> None:
-    """Make Django templates await awaitables met during variable resolution
-    inside a bridge. Idempotent; :func:`uninstall` undoes it."""
-    Variable._resolve_lookup = _resolve_lookup  # type: ignore[method-assign]
-
-
-def uninstall() -> None:
-    """Restore Django's own variable resolution."""
-    Variable._resolve_lookup = _original_resolve_lookup  # type: ignore[method-assign]
-
-
-def installed() -> bool:
-    """Whether :func:`install` is in effect."""
-    return Variable._resolve_lookup is _resolve_lookup
+# Applied by oneloop.patches.install(), undone by uninstall(): Django
+# templates await awaitables met during variable resolution in a bridge.
+PATCHES = [(Variable, "_resolve_lookup", _resolve_lookup)]
 
 
 # -- Jinja2 ------------------------------------------------------------------

@@ -160,18 +160,16 @@ def test_is_async_callable():
 
 
 def test_uninstall_removes_everything():
-    oneloop.forms.uninstall()
+    oneloop.uninstall()
     try:
-        assert not oneloop.forms.installed()
         assert not hasattr(forms.Form, "ais_valid")
         # Django's own run_validators is back.
         field = forms.CharField(validators=[lambda value: None])
         assert field.clean("x") == "x"
         assert "oneloop" not in (forms.Field.run_validators.__doc__ or "")
     finally:
-        oneloop.forms.install()
-    assert oneloop.forms.installed()
-    oneloop.forms.install()  # idempotent
+        oneloop.install()
+    oneloop.install()  # idempotent
     assert forms.Field.run_validators._oneloop_original.__name__ == "run_validators"
     assert not hasattr(
         forms.Field.run_validators._oneloop_original, "_oneloop_original"

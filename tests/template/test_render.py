@@ -200,14 +200,12 @@ async def test_lookup_failures_behave_as_in_django():
 
 
 async def test_uninstall_restores_django_resolution():
-    oneloop.template.uninstall()
+    oneloop.uninstall()
     try:
-        assert not oneloop.template.installed()
         value = asyncio.get_running_loop().create_future()
         value.set_result("x")
         source = engines["django"].from_string("{{ value.done }}")
         # Django's own resolution calls Future.done() instead of awaiting.
         assert await oneloop.run_sync(source.render, {"value": value}) == "True"
     finally:
-        oneloop.template.install()
-    assert oneloop.template.installed()
+        oneloop.install()

@@ -124,9 +124,7 @@ class BridgedPool:
         except BaseException:  # its workers were cancelled: close by hand
             pass
         finally:
-            for aconn in list(self._connections):
-                if not aconn.closed:
-                    aconn.pgconn.finish()
+            self.discard()
 
     def open(self) -> None:
         if self._opening is None:
@@ -177,6 +175,12 @@ class BridgedPool:
     def close(self) -> None:
         await_(self.aclose())
 
+    def discard(self) -> None:
+        """End every connection's session without waiting on a loop."""
+        for aconn in list(self._connections):
+            if not aconn.closed:
+                aconn.pgconn.finish()
+
 
 async def aclose_pools() -> None:
     """Close the connection pools of the running loop.
@@ -212,11 +216,18 @@ class DatabaseWrapper(django_pg.DatabaseWrapper):
         return pool
 
     def close_pool(self) -> None:
+        """Close the sync pool and this alias's async pools on every loop
+        (Django calls it before dropping or cloning a test database)."""
         super().close_pool()
-        for per_loop in list(_pools.values()):
+        here = asyncio.get_running_loop() if in_bridge() else None
+        for loop, per_loop in list(_pools.items()):
             pool = per_loop.pop(self.alias, None)
-            if pool is not None and in_bridge():
+            if pool is None:
+                continue
+            if loop is here:
                 pool.close()
+            else:  # another loop, possibly stopped: end its sessions now
+                pool.discard()
 
     def create_cursor(self, name: str | None = None) -> Any:
         if not isinstance(self.connection, ConnectionFacade):
