@@ -14,6 +14,8 @@ from oneloop.bridge import (
     sync_to_async,
 )
 from oneloop.connections import aclose_connections, close_connections
+from oneloop.db import aclose_pools
+from oneloop.dual import dual
 from oneloop.patches import install, uninstall
 from oneloop.transaction import atomic
 
@@ -22,9 +24,11 @@ __version__ = "0.1.0"
 __all__ = [
     "MissingBridge",
     "aclose_connections",
+    "aclose_pools",
     "atomic",
     "await_",
     "close_connections",
+    "dual",
     "gather",
     "in_bridge",
     "install",
