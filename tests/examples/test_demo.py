@@ -1,0 +1,51 @@
+"""The demo's command line: set up, serve, and the side-by-side load report."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.examples.conftest import DEMO_DIR, Server
+
+
+def test_pages_answer(sqlite_demo: Server) -> None:
+    with httpx.Client(base_url=sqlite_demo.url, timeout=10) as client:
+        assert client.get("/").status_code == 302
+        assert "120 books" in client.get("/books/").text
+        found = client.get("/api/books/", params={"q": "river"}).json()
+        assert found["count"] > 0 and found["read_from"] == "replica"
+        assert all(
+            "river" in (b["title"] + b["author"]).lower() for b in found["books"]
+        )
+        stats = client.get("/api/stats/").json()
+        assert stats["books"] == 120 and stats["reviews"] == 200
+        assert client.get("/outbox/").status_code == 302  # login required
+        assert client.get("/static/admin/css/base.css").status_code == 200
+
+
+@pytest.mark.slow
+def test_load_report(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["BOOKSHOP_SQLITE"] = str(tmp_path / "db.sqlite3")
+    result = subprocess.run(
+        [sys.executable, "demo.py", "--load", "--seconds", "1", "--clients", "4"],
+        cwd=DEMO_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("page"))
+    assert "oneloop" in header and "stock Django" in header
+    rows = [line for line in lines if line.startswith("/")]
+    assert len(rows) == 3
+    for row in rows:
+        ours, theirs = row.split()[1:3]
+        assert float(ours) > 0 and float(theirs) > 0
