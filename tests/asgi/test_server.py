@@ -295,16 +295,9 @@ async def test_async_auth_sessions_and_messages(server):
         await http.aclose()
 
 
-@pytest.mark.xfail(
-    reason="alogin() sends user_logged_in through Signal.asend, whose sync "
-    "receivers (update_last_login) django.dispatch.dispatcher still hops to a "
-    "thread with asgiref's sync_to_async; needs the dispatcher redirected in "
-    "oneloop.patches",
-    strict=True,
-)
 async def test_async_auth_is_hop_free(server):
     if not server.on_loop:
-        pytest.xfail("stock behaviour: thread hops")
+        pytest.skip("stock behaviour (SYNC_VIEWS='thread'): thread hops")
     http = await _log_in(server, 2)  # alogin
     try:
         body = (await http.get("/contrib-async/")).json()
