@@ -1,0 +1,225 @@
+"""Soak: serve the reliability project under steady load and record health.
+
+    python -m bench.soak --minutes 10 --concurrency 200
+
+Creates a database of its own on the PostgreSQL server of the environment
+(``ONELOOP_TEST_PG_HOST``/``PORT``/``USER``, default 127.0.0.1:5432 postgres),
+starts ``uvicorn tests.reliability.project.asgi`` on 127.0.0.1, and runs
+``--concurrency`` clients doing a mix of writes, reads and health checks.
+Every 10 s it records the server's RSS, open file descriptors, tasks and
+pool statistics, and the requests done and failed, into
+``docs/reliability-soak.json`` and a plot in ``docs/img/reliability-soak.png``.
+Leaks show as a rising line; the run fails (exit 1) if connections stay
+checked out after the load stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_HOST = os.environ.get("ONELOOP_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = os.environ.get("ONELOOP_TEST_PG_PORT", "5432")
+PG_USER = os.environ.get("ONELOOP_TEST_PG_USER", "postgres")
+DATABASE = "oneloop_soak"
+
+
+def _admin(sql: str) -> None:
+    dsn = f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname=postgres"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _start_server(pool_max: int, log: Path) -> tuple[subprocess.Popen, str]:
+    sys.path.insert(0, str(ROOT))
+    from tests.reliability.conftest import free_port, prepare_database
+
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.reliability.project.settings",
+        ONELOOP_REL_DB_NAME=DATABASE,
+        ONELOOP_REL_PG_HOST=PG_HOST,
+        ONELOOP_REL_PG_PORT=PG_PORT,
+        ONELOOP_REL_PG_USER=PG_USER,
+        ONELOOP_REL_POOL_MAX=str(pool_max),
+        ONELOOP_REL_POOL_TIMEOUT="10",
+        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+    )
+    prepare_database(env)
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "tests.reliability.project.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--loop",
+                "uvloop",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/health/", timeout=2).raise_for_status()
+            return process, url
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(log.read_text()) from None
+            time.sleep(0.2)
+
+
+async def _load(
+    url: str, concurrency: int, seconds: float, interval: float
+) -> list[dict[str, Any]]:
+    counts: collections.Counter[str] = collections.Counter()
+    samples: list[dict[str, Any]] = []
+    tokens = itertools.count()
+    stop = asyncio.Event()
+    async with httpx.AsyncClient(
+        base_url=url,
+        timeout=60,
+        limits=httpx.Limits(max_connections=concurrency + 5),
+    ) as http:
+
+        async def client(i: int) -> None:
+            while not stop.is_set():
+                n = next(tokens)
+                kind = n % 4
+                try:
+                    if kind == 0:
+                        r = await http.get("/write/", params={"token": f"soak-{n}"})
+                    elif kind == 1:
+                        r = await http.get("/lookup/", params={"q": f"Book {n % 100}"})
+                    elif kind == 2:
+                        r = await http.get("/increment/", params={"name": f"c{n % 10}"})
+                    else:
+                        r = await http.get("/health/")
+                    counts[str(r.status_code)] += 1
+                except httpx.HTTPError as exc:
+                    counts[type(exc).__name__] += 1
+
+        async def sampler() -> None:
+            start = time.monotonic()
+            while True:
+                stats = (await http.get("/stats/")).json()
+                samples.append(
+                    {
+                        "t": round(time.monotonic() - start, 1),
+                        **stats,
+                        "requests": dict(counts),
+                    }
+                )
+                print(json.dumps(samples[-1]), flush=True)
+                if stop.is_set():
+                    return
+                await asyncio.sleep(interval)
+
+        sampling = asyncio.create_task(sampler())
+        clients = [asyncio.create_task(client(i)) for i in range(concurrency)]
+        await asyncio.sleep(seconds)
+        stop.set()
+        await asyncio.gather(*clients)
+        await asyncio.sleep(1)  # connections of the last requests go back
+        await sampling
+    return samples
+
+
+def _plot(samples: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = [s["t"] for s in samples]
+    fig, axes = plt.subplots(3, 1, figsize=(8, 8), sharex=True)
+    axes[0].plot(t, [s["rss_kib"] / 1024 for s in samples])
+    axes[0].set_ylabel("RSS (MiB)")
+    axes[1].plot(t, [s["fds"] for s in samples], label="open fds")
+    axes[1].plot(t, [s["tasks"] for s in samples], label="asyncio tasks")
+    axes[1].legend()
+    pools = [s["pool"] or {} for s in samples]
+    axes[2].plot(t, [p.get("pool_size", 0) for p in pools], label="pool size")
+    axes[2].plot(
+        t,
+        [p.get("pool_size", 0) - p.get("pool_available", 0) for p in pools],
+        label="checked out",
+    )
+    axes[2].plot(t, [p.get("requests_waiting", 0) for p in pools], label="waiting")
+    axes[2].legend()
+    axes[2].set_xlabel("seconds")
+    fig.suptitle("oneloop soak: reliability project under steady load")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--pool-max", type=int, default=20)
+    parser.add_argument("--interval", type=float, default=10)
+    parser.add_argument(
+        "--json", type=Path, default=ROOT / "docs/reliability-soak.json"
+    )
+    parser.add_argument(
+        "--plot", type=Path, default=ROOT / "docs/img/reliability-soak.png"
+    )
+    args = parser.parse_args()
+
+    _admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    _admin(f'CREATE DATABASE "{DATABASE}"')
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / "oneloop-soak-server.log"
+    process, url = _start_server(args.pool_max, log)
+    try:
+        samples = asyncio.run(
+            _load(url, args.concurrency, args.minutes * 60, args.interval)
+        )
+    finally:
+        process.terminate()
+        process.wait(30)
+        _admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    result = {
+        "minutes": args.minutes,
+        "concurrency": args.concurrency,
+        "pool_max": args.pool_max,
+        "samples": samples,
+    }
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    _plot(samples, args.plot)
+    last = samples[-1]["pool"] or {}
+    leaked = last.get("pool_size", 0) - last.get("pool_available", 0)
+    print(
+        f"RSS {samples[0]['rss_kib']} -> {samples[-1]['rss_kib']} KiB, "
+        f"fds {samples[0]['fds']} -> {samples[-1]['fds']}, "
+        f"checked out at the end: {leaked}, requests: {samples[-1]['requests']}"
+    )
+    return 1 if leaked else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
