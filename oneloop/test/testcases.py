@@ -47,7 +47,11 @@ TransactionTestCase = django_testcases.TransactionTestCase
 
 _stock_enter_atomics = TestCase.__dict__["_enter_atomics"].__func__
 _stock_rollback_atomics = TestCase.__dict__["_rollback_atomics"].__func__
+_stock_fixture_setup = TransactionTestCase.__dict__["_fixture_setup"].__func__
 _stock_fixture_teardown = TransactionTestCase.__dict__["_fixture_teardown"]
+
+# TransactionTestCase class -> the pin of its in-memory SQLite aliases.
+_memory_pins: dict[type, contextlib.AbstractContextManager[None]] = {}
 
 
 class _PinnedAtomics(dict):
@@ -138,11 +142,40 @@ def _close_private_pools() -> None:
         await_(aclose_pools())
 
 
+def _fixture_setup(cls: type[TransactionTestCase]) -> None:
+    """``TransactionTestCase._fixture_setup``, then pin the aliases whose
+    test database is an in-memory SQLite database.
+
+    Such a database exists once per connection (shared-cache mode at best,
+    where concurrent writers fail with "database table is locked"), so every
+    task of the test must use the test thread's one connection, serialized,
+    as Django's live server thread does.
+    """
+    _stock_fixture_setup(cls)
+    if in_bridge() or cls in _memory_pins:
+        return
+    aliases = [
+        alias
+        for alias in cls._databases_names()
+        if connections[alias].vendor == "sqlite"
+        and connections[alias].is_in_memory_db()
+    ]
+    if aliases:
+        pinning = _memory_pins[cls] = pin(*aliases)
+        pinning.__enter__()
+
+
 def _fixture_teardown(self: TransactionTestCase) -> None:
     """``TransactionTestCase._fixture_teardown`` (the flush), after this
-    thread's bridged connections went back and their pools closed."""
-    _close_private_pools()
-    _stock_fixture_teardown(self)
+    thread's bridged connections went back and their pools closed; then the
+    in-memory aliases are released."""
+    try:
+        _close_private_pools()
+        _stock_fixture_teardown(self)
+    finally:
+        pinning = _memory_pins.pop(type(self), None)
+        if pinning is not None:
+            pinning.__exit__(None, None, None)
 
 
 # -- the live server ----------------------------------------------------------
@@ -257,6 +290,7 @@ class LiveServerTestCase(django_testcases.LiveServerTestCase):
 PATCHES: list[tuple[Any, str, Any]] = [
     (TestCase, "_enter_atomics", classmethod(_enter_atomics)),
     (TestCase, "_rollback_atomics", classmethod(_rollback_atomics)),
+    (TransactionTestCase, "_fixture_setup", classmethod(_fixture_setup)),
     (TransactionTestCase, "_fixture_teardown", _fixture_teardown),
     (django_testcases, "async_to_sync", _async_to_sync),
     # pytest-django's live_server builds django.test.testcases.LiveServerThread.
