@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,6 +45,10 @@ logger = logging.getLogger("oneloop.connections")
 
 # Tasks giving connections back; referenced so they are not collected early.
 _closing: set[asyncio.Task] = set()
+
+# loop -> alias -> the wrapper all its tasks share (in-memory SQLite).
+_loop_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]]
+_loop_shared = weakref.WeakKeyDictionary()
 
 # alias -> [wrapper every task uses, how many pin() blocks hold it]
 _pins: dict[str, list[Any]] = {}
@@ -80,9 +85,19 @@ class TaskConnectionHandler(ConnectionHandler):
         if alias not in self.settings:
             raise self.exception_class(f"The connection '{alias}' doesn't exist.")
         if _shares_one_connection(self.settings[alias]):
-            return ConnectionHandler.__getitem__(self, alias)
+            return self._loop_shared(alias)
         conn = self.create_connection(alias)
         self[alias] = conn
+        return conn
+
+    def _loop_shared(self, alias: str) -> Any:
+        """The one wrapper every task of this loop uses for ``alias``."""
+        per_loop = _loop_shared.get(asyncio.get_running_loop())
+        if per_loop is None:
+            per_loop = _loop_shared[asyncio.get_running_loop()] = {}
+        conn = per_loop.get(alias)
+        if conn is None:
+            conn = per_loop[alias] = self.create_connection(alias)
         return conn
 
     def __setitem__(self, alias: str, conn: Any) -> None:
@@ -113,8 +128,10 @@ class TaskConnectionHandler(ConnectionHandler):
 
 
 def _shares_one_connection(settings_dict: dict[str, Any]) -> bool:
-    """An in-memory SQLite database exists once per connection: every task
-    must use the same one (serialized by its worker thread)."""
+    """An in-memory SQLite database exists once per connection (or, in shared
+    cache mode, locks whole tables): every task of a loop uses one connection,
+    serialized by its worker thread. Transactions of concurrent tasks then
+    share it too; use a file database for concurrent writers."""
     if not str(settings_dict.get("ENGINE", "")).endswith("sqlite3"):
         return False
     name = str(settings_dict.get("NAME") or "")

@@ -7,6 +7,7 @@
 """
 
 import os
+import tempfile
 
 import django
 
@@ -62,11 +63,23 @@ elif DB == "sqlite":
         "default": {
             "ENGINE": "oneloop.db.backends.sqlite3",
             "NAME": os.environ.get("ONELOOP_TEST_SQLITE_NAME", "oneloop-test.sqlite3"),
-            "TEST": {"NAME": os.environ.get("ONELOOP_TEST_SQLITE_TEST_NAME", "")},
+            # A file, so tests exercise per-task connections and their
+            # threads (an in-memory test database is one shared connection).
+            "TEST": {
+                "NAME": os.environ.get(
+                    "ONELOOP_TEST_SQLITE_TEST_NAME",
+                    os.path.join(
+                        tempfile.gettempdir(), f"oneloop-test-{os.getpid()}.sqlite3"
+                    ),
+                )
+            },
         }
     }
 else:
     raise RuntimeError(f"ONELOOP_TEST_DB must be postgresql or sqlite, not {DB!r}")
+
+# An in-memory SQLite database: one connection shared by every task.
+DATABASES["memory"] = {"ENGINE": "oneloop.db.backends.sqlite3", "NAME": ":memory:"}
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,6 +1,7 @@
 import threading
 
 import pytest
+from django.db import connections
 from django.db.backends.signals import connection_created
 
 
@@ -23,6 +24,13 @@ class QueryThreads:
 @pytest.fixture
 def query_threads():
     recorder = QueryThreads()
+    # Connections made from now on, and this thread's own (which tests pin
+    # for an in-memory SQLite database).
     connection_created.connect(recorder.on_connect)
+    existing = connections.all()
+    for conn in existing:
+        conn.execute_wrappers.append(recorder)
     yield recorder
     connection_created.disconnect(recorder.on_connect)
+    for conn in existing:
+        conn.execute_wrappers.remove(recorder)
