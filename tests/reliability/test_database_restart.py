@@ -59,7 +59,13 @@ async def test_restart_mid_load_errors_cleanly_and_recovers(
         while not stop.is_set():
             token = f"restart-{next(tokens)}"
             start = time.perf_counter()
-            response = await http.get("/write/", params={"token": token})
+            try:
+                response = await http.get("/write/", params={"token": token})
+            except httpx.TransportError as exc:
+                # The client's keep-alive connection closed under it (seen on
+                # a loaded machine); counted apart, not taken for an answer.
+                outcomes[f"client {type(exc).__name__}"] += 1
+                continue
             took = time.perf_counter() - start
             slowest = max(slowest, took)
             slowest_view = max(
@@ -115,7 +121,9 @@ async def test_restart_mid_load_errors_cleanly_and_recovers(
     }
     print("database restart:", report)
     assert not lost, sorted(lost)[:20]
-    assert set(outcomes) - {"200"} <= CLEAN_ERRORS, report
+    server_outcomes = {o for o in outcomes if not o.startswith("client ")}
+    assert server_outcomes - {"200"} <= CLEAN_ERRORS, report
+    assert sum(v for o, v in outcomes.items() if o.startswith("client ")) < 20
     assert sum(outcomes[e] for e in CLEAN_ERRORS) > 0, "the restart was not seen"
     # In the server, nothing waits much longer than the pool timeout; the
     # client's own figure also holds the load generator's queueing on a busy
