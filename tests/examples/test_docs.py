@@ -1,10 +1,42 @@
 """Every code sample in the docs runs.
 
-A fenced block opened with ```` ```python test ```` is executed in a fresh
-interpreter with the bookshop demo's settings and a migrated, seeded SQLite
-database, so samples may import ``shop.models`` and query. A sample that
-defines ``async def main()`` has it run with ``asyncio.run``. The pages this
-project's guides live on must mark *every* Python block that way.
+Every fenced ```` ```python ```` block of ``docs/*.md`` and ``README.md``
+must carry one of these markers after ``python``; an unmarked block fails
+``test_every_python_block_is_marked``:
+
+``test``
+    Executed in a fresh interpreter with the bookshop demo's settings and a
+    migrated, seeded SQLite database, so samples may import ``shop.models``
+    and query. A sample that defines ``async def main()`` has it run with
+    ``asyncio.run`` (a sync ``main()`` is called). Besides the demo's
+    templates, the samples find those of ``tests/testapp_tpl/templates``
+    (``tpl/email.txt``, the template the library-authors guide quotes).
+    ``test continued`` runs the page's previous sample first, in the same
+    interpreter, so a page can define a function in one block and call it
+    in the next.
+
+``settings``
+    A fragment of ``settings.py``. It is executed on top of the demo's
+    settings module namespace (so it may use ``BASE_DIR``), then the result
+    is passed to ``settings.configure()``, ``django.setup()`` runs,
+    ``django.core.checks.run_checks()`` must report no error, and every
+    database, cache, template engine and the email backend it configures is
+    instantiated (without connecting). A ``...`` item of a list or tuple the
+    fragment assigns stands for the demo's entries that the fragment does
+    not name, so ``INSTALLED_APPS = [..., "oneloop"]`` is the demo's apps
+    plus ``oneloop``; ``...`` anywhere else is an error.
+
+``pytest``
+    A pytest test module. It is written to a temporary directory and run by
+    pytest (pytest-django and pytest-asyncio, ``asyncio_mode = auto``)
+    against the demo's settings minus its database router (which sends
+    reads to the ``replica`` alias; the samples test a one-database
+    project); every test must pass and at least one must run.
+
+``conftest``
+    The ``conftest.py`` of the page's ``pytest`` samples: written next to
+    each of them. A page with a ``conftest`` block must have a ``pytest``
+    block.
 """
 
 from __future__ import annotations
@@ -13,13 +45,15 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from tests.examples.conftest import DEMO_DIR, ROOT, demo
 
 DOCS = ROOT / "docs"
-# Pages whose every ```python block must be executable (marked "test").
+PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
+# The guides docs/index.md must link to.
 GUIDES = [
     "getting-started.md",
     "how-it-works.md",
@@ -31,11 +65,15 @@ GUIDES = [
     "errors.md",
     "scale-out.md",
 ]
-FENCE = re.compile(r"^```python( test)?[^\n]*\n(.*?)^```", re.M | re.S)
+MARKERS = ("test", "settings", "pytest", "conftest")
+FENCE = re.compile(r"^```python([^\n]*)\n(.*?)^```", re.M | re.S)
+TEMPLATE_DIR = ROOT / "tests" / "testapp_tpl" / "templates"
 
 RUNNER = """
 import asyncio, inspect, sys
 import django
+from django.conf import settings
+settings.TEMPLATES[0]["DIRS"] = [*settings.TEMPLATES[0]["DIRS"], sys.argv[3]]
 django.setup()
 source = open(sys.argv[1], encoding="utf-8").read()
 namespace = {"__name__": "__doc_sample__"}
@@ -47,27 +85,143 @@ elif callable(main):
     main()
 """
 
+SETTINGS_RUNNER = """
+import importlib, sys
+import django
+from django.conf import settings
+from django.core import checks
 
-def samples() -> list[tuple[str, int, str]]:
-    """(page, line, code) of every tested sample in docs/."""
+demo = {k: v for k, v in vars(importlib.import_module("bookshop.settings")).items()
+        if k.isupper()}
+namespace = dict(demo)
+source = open(sys.argv[1], encoding="utf-8").read()
+exec(compile(source, sys.argv[2], "exec"), namespace)
+assigned = {k for k, v in namespace.items() if k.isupper() and demo.get(k) is not v}
+assert assigned, "the fragment sets no setting"
+
+
+def expand(name, value):
+    if isinstance(value, (list, tuple)) and Ellipsis in value:
+        rest = [item for item in demo.get(name, ()) if item not in value]
+        items = [new for item in value for new in (rest if item is ... else [item])]
+        value = type(value)(items)
+    check(name, value)
+    return value
+
+
+def check(name, value):
+    if value is Ellipsis:
+        raise AssertionError(f"{name}: '...' is only allowed as a list item")
+    if isinstance(value, dict):
+        for item in value.values():
+            check(name, item)
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            check(name, item)
+
+
+for name in assigned:
+    namespace[name] = expand(name, namespace[name])
+settings.configure(**{k: v for k, v in namespace.items() if k.isupper()})
+django.setup()
+errors = [m for m in checks.run_checks() if m.level >= checks.ERROR]
+assert not errors, errors
+
+from django.core.cache import caches
+from django.core.mail import get_connection
+from django.db import connections
+from django.template import engines
+
+for alias in settings.DATABASES:
+    connections[alias]
+for alias in settings.CACHES:
+    caches[alias]
+engines.all()
+get_connection()
+"""
+
+PYTEST_SETTINGS = """\
+from bookshop.settings import *  # noqa: F403
+
+DATABASE_ROUTERS = []
+"""
+PYTEST_INI = """\
+[pytest]
+asyncio_mode = auto
+asyncio_default_fixture_loop_scope = function
+filterwarnings = error
+"""
+
+
+class Block(NamedTuple):
+    page: str  # "docs/name.md" or "README.md"
+    line: int  # of the opening fence
+    marker: str  # one of MARKERS, or "" when unmarked
+    continued: bool
+    code: str
+
+
+def blocks(page: Path) -> list[Block]:
+    text = page.read_text(encoding="utf-8")
     found = []
-    for page in sorted(DOCS.glob("*.md")):
-        text = page.read_text(encoding="utf-8")
-        for match in FENCE.finditer(text):
-            if match.group(1):
-                line = text.count("\n", 0, match.start()) + 1
-                found.append((page.name, line, match.group(2)))
+    for match in FENCE.finditer(text):
+        words = match.group(1).split()
+        marker = words[0] if words and words[0] in MARKERS else ""
+        found.append(
+            Block(
+                str(page.relative_to(ROOT)),
+                text.count("\n", 0, match.start()) + 1,
+                marker,
+                "continued" in words[1:],
+                match.group(2),
+            )
+        )
+    return found
+
+
+def placed(chain: list[Block]) -> str:
+    """The blocks' code at their line numbers on the page, so tracebacks
+    point at the page."""
+    source = ""
+    for block in chain:
+        source += "\n" * (block.line - source.count("\n")) + block.code
+    return source
+
+
+def samples() -> list[tuple[str, int, str, str]]:
+    """(marker, line, page, source) of every sample to run."""
+    found = []
+    for page in PAGES:
+        chain: list[Block] = []
+        page_blocks = blocks(page)
+        conftest = placed([b for b in page_blocks if b.marker == "conftest"])
+        for block in page_blocks:
+            if block.marker == "test":
+                chain = [*chain, block] if block.continued and chain else [block]
+                found.append(("test", block.line, block.page, placed(chain)))
+            elif block.marker in ("settings", "pytest"):
+                source = placed([block])
+                found.append((block.marker, block.line, block.page, source))
+                if block.marker == "pytest":
+                    found[-1] = (*found[-1][:3], source + "\0" + conftest)
     return found
 
 
 SAMPLES = samples()
 
 
-def test_guides_mark_every_python_block() -> None:
-    for name in GUIDES:
-        text = (DOCS / name).read_text(encoding="utf-8")
-        untested = [m.start() for m in FENCE.finditer(text) if not m.group(1)]
-        assert not untested, f"{name} has a ```python block not marked 'test'"
+def test_every_python_block_is_marked() -> None:
+    for page in PAGES:
+        page_blocks = blocks(page)
+        for block in page_blocks:
+            assert block.marker, (
+                f"{block.page}:{block.line}: a ```python block must be marked "
+                f"with one of {', '.join(MARKERS)} (see tests/examples/test_docs.py)"
+            )
+            assert not block.continued or block.marker == "test"
+        markers = {block.marker for block in page_blocks}
+        if "conftest" in markers:
+            assert "pytest" in markers, f"{page.name}: a conftest but no pytest block"
 
 
 def test_index_links_every_guide() -> None:
@@ -83,21 +237,54 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return demo.child_env(BOOKSHOP_SQLITE=str(database))
 
 
+def run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    return output
+
+
 @pytest.mark.parametrize(
-    "page,line,code", SAMPLES, ids=[f"{p}:{n}" for p, n, _ in SAMPLES]
+    "marker,line,page,source", SAMPLES, ids=[f"{p}:{n}" for _, n, p, _ in SAMPLES]
 )
 def test_sample_runs(
-    page: str, line: int, code: str, demo_env: dict[str, str], tmp_path: Path
+    marker: str,
+    line: int,
+    page: str,
+    source: str,
+    demo_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
-    source = tmp_path / "sample.py"
-    # Keep the page's line numbers in tracebacks.
-    source.write_text("\n" * line + code, encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-c", RUNNER, str(source), f"docs/{page}"],
-        cwd=DEMO_DIR,
-        env=demo_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    if marker == "pytest":
+        module, conftest = source.split("\0")
+        (tmp_path / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+        (tmp_path / "docs_settings.py").write_text(PYTEST_SETTINGS, encoding="utf-8")
+        (tmp_path / "conftest.py").write_text(conftest, encoding="utf-8")
+        (tmp_path / "test_sample.py").write_text(module, encoding="utf-8")
+        output = run(
+            [
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--ds",
+                "docs_settings",
+                "test_sample.py",
+            ],
+            tmp_path,
+            demo_env,
+        )
+        assert " passed" in output and "skipped" not in output, output[-3000:]
+        return
+    sample = tmp_path / "sample.py"
+    sample.write_text(source, encoding="utf-8")
+    if marker == "settings":
+        env = {k: v for k, v in demo_env.items() if k != "DJANGO_SETTINGS_MODULE"}
+        run(["-W", "error", "-c", SETTINGS_RUNNER, str(sample), page], DEMO_DIR, env)
+    else:
+        args = [str(sample), page, str(TEMPLATE_DIR)]
+        run(["-W", "error", "-c", RUNNER, *args], DEMO_DIR, demo_env)
