@@ -198,6 +198,29 @@ class CompatRemoteTestResult(RemoteTestResult):
         super().startTestRun()
         self._watchdog.arm("(set-up of the first test class)")
 
+    def _picklable(self, err: ErrInfo) -> ErrInfo:
+        """``err`` itself if it survives pickling, else a ``RuntimeError``
+        carrying its text and traceback. Django's parallel runner aborts the
+        whole run on an exception it cannot send back (an ``HTTPError``
+        holding an open response, for instance); one failing test must not
+        cost the results of all the others."""
+        try:
+            self._confirm_picklable(err)
+        except Exception:
+            text = "".join(traceback.format_exception(*err))
+            replacement = RuntimeError(f"(unpicklable, sent as text)\n{text}")
+            return (RuntimeError, replacement, None)
+        return err
+
+    def addError(self, test: Any, err: ErrInfo) -> None:
+        super().addError(test, self._picklable(err))
+
+    def addFailure(self, test: Any, err: ErrInfo) -> None:
+        super().addFailure(test, self._picklable(err))
+
+    def addSubTest(self, test: Any, subtest: Any, err: ErrInfo | None) -> None:
+        super().addSubTest(test, subtest, None if err is None else self._picklable(err))
+
     def startTest(self, test: unittest.TestCase) -> None:
         super().startTest(test)
         self._watchdog.arm(test.id())
