@@ -24,11 +24,12 @@ Vocabulary:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, ParamSpec, TypeVar, overload
 
 from django.core.exceptions import SynchronousOnlyOperation
@@ -44,6 +45,7 @@ __all__ = [
     "offload",
     "run_sync",
     "run_sync_shielded",
+    "shielded",
     "sync_to_async",
     "task_scope",
 ]
@@ -76,13 +78,15 @@ class _Outcome:
 
 
 class _Worker(greenlet):
-    """A bridge greenlet. It runs jobs for one scope until told to stop."""
+    """A bridge greenlet. It runs jobs for one scope until told to stop.
+    ``shield`` counts the ``shielded()`` blocks it is inside."""
 
-    __slots__ = ("scope",)
+    __slots__ = ("scope", "shield")
 
     def __init__(self, scope: TaskScope) -> None:
         super().__init__(_worker_main)
         self.scope = scope
+        self.shield = 0
 
 
 def _worker_main(job: tuple[Callable[..., Any], tuple, dict] | None) -> None:
@@ -188,6 +192,24 @@ def current_scope() -> TaskScope | None:
     return None
 
 
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """From sync code in a bridge: a cancellation of the task that arrives
+    inside the block is held until the block ends, then raised at the next
+    ``await_()`` (or when the bridge returns). For steps that must not be cut
+    in half: a COMMIT and the ``on_commit`` callbacks of what it committed.
+    Outside a bridge it does nothing."""
+    current = getcurrent()
+    if current.__class__ is not _Worker:
+        yield
+        return
+    current.shield += 1
+    try:
+        yield
+    finally:
+        current.shield -= 1
+
+
 def task_scope() -> TaskScope | None:
     """From async code: the running task's scope, if it has entered a bridge."""
     scope = _scope_var.get()
@@ -239,13 +261,25 @@ async def _run(
     # SWITCH: into the worker with the job; it comes back with an awaitable
     # to wait for, or with the outcome.
     request = worker.switch((fn, args, kwargs))
-    cancelled_again = False
+    cancelled_again = False  # another cancellation came during the clean-up
+    held = False  # a cancellation waits for the end of a shielded() block
     try:
         while request.__class__ is not _Outcome:
+            if held and not worker.shield:
+                # SWITCH: deliver the held cancellation at this await_().
+                held = False
+                unwinding = True
+                if inspect.iscoroutine(request):
+                    request.close()
+                request = worker.throw(asyncio.CancelledError())
+                continue
             try:
-                if unwinding:
+                if unwinding or worker.shield:
                     value, again = await _await_shielded(request)
-                    cancelled_again = cancelled_again or again
+                    if again and unwinding:
+                        cancelled_again = True
+                    elif again:
+                        held = True
                 else:
                     value = await request
             except BaseException as exc:
@@ -258,6 +292,7 @@ async def _run(
                 request = worker.switch(value)
     finally:
         scope._give_back(worker)
+    cancelled_again = cancelled_again or held
     if request.exception is not None:
         if cancelled_again and not isinstance(
             request.exception, asyncio.CancelledError
@@ -278,9 +313,12 @@ async def _await_shielded(awaitable: Awaitable[Any]) -> tuple[Any, bool]:
         try:
             return await asyncio.shield(future), cancelled
         except asyncio.CancelledError:
-            if future.done():
+            if not future.done():
+                cancelled = True
+            elif future.cancelled():
                 raise
-            cancelled = True
+            else:  # it finished as the cancellation came: keep its result
+                return future.result(), True
 
 
 @overload
@@ -311,27 +349,36 @@ def await_(awaitable: Awaitable[T]) -> T:
     raise MissingBridge(_MISSING_BRIDGE_MESSAGE.format(what=awaitable))
 
 
+class _LoopOwner:
+    """Holds a thread's private loop; dropped with the thread's locals when
+    the thread ends, and closes the loop then."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        if not self.loop.is_running() and not self.loop.is_closed():
+            self.loop.close()
+
+
 class _PrivateLoop(threading.local):
     """This thread's loop for ``await_()`` from plain sync code. It lives as
     long as the thread, so what a call opens on it (an SMTP connection kept
     by ``with backend:``, a connection pool) can serve the next call."""
 
-    loop: asyncio.AbstractEventLoop | None = None
-
-    def __del__(self) -> None:  # the thread is gone: so is its loop
-        loop = self.loop
-        if loop is not None and not loop.is_running() and not loop.is_closed():
-            loop.close()
+    owner: _LoopOwner | None = None
 
 
 _private = _PrivateLoop()
 
 
 def _run_privately(awaitable: Awaitable[T]) -> T:
-    loop = _private.loop
-    if loop is None or loop.is_closed():
-        loop = _private.loop = asyncio.new_event_loop()
-    return loop.run_until_complete(awaitable)
+    owner = _private.owner
+    if owner is None or owner.loop.is_closed():
+        owner = _private.owner = _LoopOwner()
+    return owner.loop.run_until_complete(awaitable)
 
 
 def gather(

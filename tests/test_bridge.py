@@ -157,3 +157,43 @@ async def test_sync_to_async_is_hop_free():
         return threading.get_ident()
 
     assert await where() == threading.get_ident()
+
+
+async def test_shielded_block_holds_a_cancellation_until_it_ends():
+    from oneloop.bridge import shielded
+
+    log = []
+
+    def commit_like():
+        with shielded():
+            await_(asyncio.sleep(0.1))  # the cancellation lands here
+            log.append("block finished")
+            await_(asyncio.sleep(0))  # still inside: still held
+            log.append("still inside")
+        try:
+            await_(asyncio.sleep(10))  # delivered at the first await after
+        except asyncio.CancelledError:
+            log.append("cancelled after the block")
+            raise
+
+    task = asyncio.create_task(run_sync(commit_like))
+    await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["block finished", "still inside", "cancelled after the block"]
+
+
+async def test_cancellation_held_to_the_end_of_the_bridge_is_raised():
+    from oneloop.bridge import shielded
+
+    def only_shielded():
+        with shielded():
+            await_(asyncio.sleep(0.1))
+        return "done"
+
+    task = asyncio.create_task(run_sync(only_shielded))
+    await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -201,12 +201,6 @@ async def test_misuse_from_wrong_contexts_is_a_clear_error() -> None:
 _thread_loops: list[asyncio.AbstractEventLoop] = []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: await_() in a thread without a loop makes a private loop that "
-    "is never closed when the thread ends (leaks its selector and self-pipe "
-    "sockets; ResourceWarning 'unclosed event loop' at collection)",
-)
 def test_await_in_a_plain_thread_uses_a_private_loop_closed_with_it() -> None:
     other_loop = asyncio.new_event_loop()
     foreign = other_loop.create_future()

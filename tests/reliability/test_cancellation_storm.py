@@ -186,4 +186,7 @@ async def test_cancellation_storm_leaves_nothing_behind() -> None:
     assert not lost, sorted(lost)[:20]
     assert not phantom, sorted(phantom)[:20]
     assert not torn, dict(list(torn.items())[:20])
+    # A transaction that committed ran its on_commit callbacks, even when the
+    # cancellation landed during the COMMIT.
+    assert not in_doubt & present, sorted(in_doubt & present)[:20]
     assert ledger.audited <= audits <= ledger.committed

@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 from psycopg_pool.pool_async import StopWorker
 
 from oneloop.bridge import await_, in_bridge, run_sync
+from oneloop.db.backends._commit import ShieldedCommit
 
 from ._facade import (
     AsyncClientSideCursor,
@@ -194,7 +195,7 @@ async def aclose_pools() -> None:
         await pool.aclose()
 
 
-class DatabaseWrapper(django_pg.DatabaseWrapper):
+class DatabaseWrapper(ShieldedCommit, django_pg.DatabaseWrapper):
     """Django's PostgreSQL ``DatabaseWrapper`` that goes async in a bridge."""
 
     features_class = DatabaseFeatures

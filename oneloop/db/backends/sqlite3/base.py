@@ -16,6 +16,7 @@ from typing import Any
 from django.db.backends.sqlite3 import base as django_sqlite
 
 from oneloop.bridge import in_bridge
+from oneloop.db.backends._commit import ShieldedCommit
 
 from ._facade import ConnectionFacade, SQLiteThread
 from .features import DatabaseFeatures
@@ -38,7 +39,7 @@ def _idle_list(name: str) -> list[ConnectionFacade]:
     return per_loop.setdefault(name, [])
 
 
-class DatabaseWrapper(django_sqlite.DatabaseWrapper):
+class DatabaseWrapper(ShieldedCommit, django_sqlite.DatabaseWrapper):
     """Django's SQLite ``DatabaseWrapper`` that keeps the loop free in a bridge."""
 
     features_class = DatabaseFeatures
