@@ -119,7 +119,8 @@ class TaskConnectionHandler(ConnectionHandler):
     def all(self, initialized_only: bool = False) -> list[Any]:
         scope = current_scope()
         if scope is None:
-            return ConnectionHandler.all(self, initialized_only)
+            # Called exactly as stock code calls it (tests patch it).
+            return super().all(initialized_only) if initialized_only else super().all()
         return [
             self[alias]
             for alias in self
