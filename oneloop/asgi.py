@@ -49,6 +49,7 @@ from django.core.handlers import base
 from django.core.handlers.exception import convert_exception_to_response
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
 
 from oneloop import conf
@@ -68,6 +69,21 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _DONE = object()
+
+
+def _has_own_async_hooks(factory: Any) -> bool:
+    """Whether a middleware that can run both ways has an async path of its
+    own (e.g. ``RemoteUserMiddleware.aprocess_request``, which reads a
+    different header under ASGI): it must run that path, as under Django's
+    ASGI handler. ``MiddlewareMixin``'s generic ``__acall__`` doesn't count."""
+    if not getattr(factory, "async_capable", False) or not isinstance(factory, type):
+        return False
+    return any(
+        name in vars(cls)
+        for cls in factory.__mro__
+        if cls not in (MiddlewareMixin, object)
+        for name in ("__acall__", "aprocess_request", "aprocess_response")
+    )
 
 
 class _Progress:
@@ -131,7 +147,9 @@ class ASGIHandler(django_asgi.ASGIHandler):
         handler = convert_exception_to_response(self._get_response)
         for path in reversed(settings.MIDDLEWARE):
             factory = import_string(path)
-            runs_sync = getattr(factory, "sync_capable", True)
+            runs_sync = getattr(factory, "sync_capable", True) and not (
+                _has_own_async_hooks(factory)
+            )
             if not runs_sync and not getattr(factory, "async_capable", False):
                 raise RuntimeError(
                     f"Middleware {path} must have at least one of "

@@ -76,6 +76,12 @@ class ClientHandler(django_client.ClientHandler, ASGIHandler):
         self.block_warn_ms = None
         self._watched_loop = None
 
+    def load_middleware(self, is_async: bool = False) -> None:
+        # A WSGI-style request: Django's own sync chain, as the stock client
+        # builds it (middleware with an async path of their own, such as
+        # RemoteUserMiddleware, read WSGI's META keys on this path).
+        base.BaseHandler.load_middleware(self, is_async=is_async)
+
     def __call__(self, environ: dict[str, Any]) -> HttpResponseBase:  # type: ignore[override]
         stock_call = super().__call__  # Django's ClientHandler.__call__
         if not self.on_loop:
