@@ -139,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 _LIB_PATH = re.compile(r'"[^"]*?/(?:site-packages|lib/python3\.\d+)/')
+_TMPDIR = re.compile(r"/tmp/django_\w+")
 _DETAIL_LINES = 12
+_DETAIL_CHARS = 3000
 
 
 def _scrub(text: str, tests_dir: Path) -> str:
@@ -147,11 +149,14 @@ def _scrub(text: str, tests_dir: Path) -> str:
     ``tests/``, the package root or the library directories, and only its
     last lines (the full text is in the run's log)."""
     text = text.replace(f"{tests_dir}/", "tests/").replace(f"{ROOT}/", "")
-    text = _LIB_PATH.sub('"', text)
+    text = _TMPDIR.sub("$TMPDIR", _LIB_PATH.sub('"', text))
     lines = [line for line in text.splitlines() if line.strip(" ^~")]
     if len(lines) > _DETAIL_LINES:
         lines = ["...", *lines[-_DETAIL_LINES:]]
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    if len(text) > _DETAIL_CHARS:
+        text = f"{text[: _DETAIL_CHARS // 2]}\n...\n{text[-_DETAIL_CHARS // 2 :]}"
+    return text
 
 
 def _run_logged(
