@@ -285,8 +285,9 @@ async def _run(
             except BaseException as exc:
                 if isinstance(exc, asyncio.CancelledError):
                     unwinding = True
-                # SWITCH: raise the error inside the sync code at its await_().
-                request = worker.throw(exc)
+                # SWITCH: raise the error inside the sync code at its await_(),
+                # with its traceback from the loop side.
+                request = worker.throw(type(exc), exc, exc.__traceback__)
             else:
                 # SWITCH: resume the sync code with the awaited value.
                 request = worker.switch(value)

@@ -123,8 +123,6 @@ class BridgedPool:
         try:
             await self.pool.close()
         except BaseException:  # its workers were cancelled: close by hand
-            pass
-        finally:
             self.discard()
 
     def open(self) -> None:
@@ -219,7 +217,11 @@ class DatabaseWrapper(ShieldedCommit, django_pg.DatabaseWrapper):
     def close_pool(self) -> None:
         """Close the sync pool and this alias's async pools on every loop
         (Django calls it before dropping or cloning a test database)."""
-        super().close_pool()
+        # Django's own sync pool (Django's close_pool reads self.pool, which
+        # is the async pool in a bridge).
+        stock = self._connection_pools.pop(self.alias, None)
+        if stock is not None:
+            stock.close()
         here = asyncio.get_running_loop() if in_bridge() else None
         for loop, per_loop in list(_pools.items()):
             pool = per_loop.pop(self.alias, None)
