@@ -50,14 +50,18 @@ HOSTILE = [
 
 
 def _raw(server: ProjectServer, data: bytes) -> bytes:
-    """Send raw bytes, return what comes back before the server closes."""
+    """Send raw bytes, return what comes back before the server closes (a
+    server may also reset a connection whose input it refuses unread)."""
     url = urlsplit(server.url)
+    chunks = []
     with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except ConnectionResetError:
+            pass
     return b"".join(chunks)
 
 
