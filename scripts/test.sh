@@ -18,7 +18,7 @@ echo "== oneloop's tests on SQLite"
 ONELOOP_TEST_DB=sqlite "$py" -m pytest "$@"
 
 echo "== the benchmark suite's own tests"
-"$py" -m pytest bench/tests -q -p no:django
+"$py" -m pytest bench/tests -q
 
 # Django's own test suite against oneloop's ENGINEs (python -m compat, see
 # docs/compatibility.md) is not part of this command yet: it still has
