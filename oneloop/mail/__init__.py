@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.core import mail as django_mail
 from django.core.mail import get_connection
@@ -147,15 +148,14 @@ async def amail_admins(
 ) -> None:
     """Async ``django.core.mail.mail_admins``: mail the ``ADMINS`` (nothing
     if there are none)."""
-    collect = _Collect()
-    django_mail.mail_admins(
+    await _amail_staff(
+        django_mail.mail_admins,
         subject,
         message,
-        fail_silently=fail_silently,
-        connection=collect,
-        html_message=html_message,
+        fail_silently,
+        connection,
+        html_message,
     )
-    await _asend_collected(collect, connection, fail_silently)
 
 
 async def amail_managers(
@@ -167,8 +167,28 @@ async def amail_managers(
 ) -> None:
     """Async ``django.core.mail.mail_managers``: mail the ``MANAGERS``
     (nothing if there are none)."""
+    await _amail_staff(
+        django_mail.mail_managers,
+        subject,
+        message,
+        fail_silently,
+        connection,
+        html_message,
+    )
+
+
+async def _amail_staff(
+    build_and_send: Any,
+    subject: str,
+    message: str,
+    fail_silently: bool,
+    connection: BaseEmailBackend | None,
+    html_message: str | None,
+) -> None:
+    """Let Django's own function build the messages (its checks, its subject
+    prefix), collecting them instead of sending, then send them async."""
     collect = _Collect()
-    django_mail.mail_managers(
+    build_and_send(
         subject,
         message,
         fail_silently=fail_silently,
