@@ -45,7 +45,7 @@ def _admin(sql: str) -> None:
 
 def _start_server(pool_max: int, log: Path) -> tuple[subprocess.Popen, str]:
     sys.path.insert(0, str(ROOT))
-    from tests.reliability.conftest import free_port, prepare_database
+    from tests.reliability.conftest import prepare_database, start_project_server
 
     env = dict(os.environ)
     env.update(
@@ -59,38 +59,8 @@ def _start_server(pool_max: int, log: Path) -> tuple[subprocess.Popen, str]:
         PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
     )
     prepare_database(env)
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "tests.reliability.project.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--loop",
-                "uvloop",
-                "--no-access-log",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{url}/health/", timeout=2).raise_for_status()
-            return process, url
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError(log.read_text()) from None
-            time.sleep(0.2)
+    server = start_project_server(env, log)
+    return server.process, server.url
 
 
 async def _load(
