@@ -10,8 +10,9 @@ while code runs in a bridge:
   ``atomic`` on that alias uses the parent's wrapper, so it sees the
   uncommitted rows; outside ``atomic`` it takes its own connection, so child
   queries really run in parallel;
-* a *pinned* alias (an in-memory SQLite database, or a test transaction, see
-  :func:`pin`) resolves to the loop thread's own wrapper in every task;
+* a *pinned* alias (a test transaction, see :func:`pin`) resolves to the
+  pinning thread's wrapper in every task, and an in-memory SQLite database
+  to one wrapper per loop;
 * when the task is done its connections go back to the pool, rolled back if
   a transaction was left open.
 
