@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 selenium = pytest.importorskip("selenium", reason="pip install selenium")
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
@@ -67,10 +68,18 @@ def text(driver: webdriver.Chrome, css: str) -> str:
 
 
 def submit(driver: webdriver.Chrome, button_css: str) -> None:
-    """Click a submit button and wait for the next page to load."""
+    """Click a submit button and wait for the next page to load.
+
+    While the old page is being torn down, chromedriver may answer the
+    staleness probe with an inspector error ("Node with given id does not
+    belong to the document") instead of a stale-element error; that poll is
+    retried, the next one sees the element stale.
+    """
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, button_css).click()
-    WebDriverWait(driver, 20).until(ec.staleness_of(old))
+    wait = WebDriverWait(driver, 20, ignored_exceptions=[WebDriverException])
+    wait.until(ec.staleness_of(old))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def test_visitor_journey(sqlite_demo: Server, browser: webdriver.Chrome) -> None:
