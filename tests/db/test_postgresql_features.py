@@ -1,11 +1,17 @@
 """PostgreSQL driver features through the async facade: server-side cursors,
-executemany, COPY, time zones."""
+executemany, COPY, time zones, and the OPTIONS Django's backend reads."""
 
+import asyncio
+import copy
 import datetime
+import threading
 import zoneinfo
+from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
+from django.db.backends.postgresql.base import Cursor, ServerBindingCursor
 from django.test import override_settings
 from django.utils import timezone
 
@@ -71,3 +77,75 @@ async def test_datetimes_round_trip_with_time_zones():
     assert published == moment
     assert published.tzinfo is not None
     assert matched
+
+
+def _copy_of_default(**options) -> Any:
+    """A hand-made wrapper for ``default`` with other OPTIONS, as Django's own
+    backend tests make them."""
+    wrapper = connection.copy()
+    wrapper.settings_dict = copy.deepcopy(connection.settings_dict)
+    wrapper.settings_dict["OPTIONS"].update(options)
+    return wrapper
+
+
+async def test_pool_false_opens_a_connection_of_its_own_in_a_bridge():
+    def work():
+        wrapper = _copy_of_default(pool=False, server_side_binding=True)
+        assert wrapper.pool is None
+        try:
+            with wrapper.cursor() as cursor:
+                cursor.execute("SELECT %s::int + 1", [41])
+                answer = cursor.fetchone()[0]
+            held = wrapper.connection
+            assert isinstance(held, ConnectionFacade)
+            # What Django configured, whose async twin does the work.
+            assert held.cursor_factory is ServerBindingCursor
+        finally:
+            wrapper.close()
+        return answer, held
+
+    answer, held = await oneloop.run_sync(work)
+    assert answer == 42
+    assert held.closed  # closed, not given to a pool
+
+
+async def test_a_custom_sync_cursor_class_is_refused_in_a_bridge():
+    class MyCursor(Cursor):
+        pass
+
+    def connect():
+        wrapper = _copy_of_default(pool=False, cursor_factory=MyCursor)
+        try:
+            wrapper.connect()
+        finally:
+            wrapper.close()
+
+    with pytest.raises(ImproperlyConfigured, match="MyCursor, a sync cursor class"):
+        await oneloop.run_sync(connect)
+
+
+async def test_a_pool_with_conn_max_age_is_refused_as_django_does():
+    def pool():
+        wrapper = _copy_of_default(pool={"max_size": 2})
+        wrapper.alias = "default_with_max_age"
+        wrapper.settings_dict["CONN_MAX_AGE"] = 10
+        return wrapper.pool
+
+    with pytest.raises(ImproperlyConfigured, match="persistent connections"):
+        await oneloop.run_sync(pool)
+
+
+def test_a_connection_opened_on_another_thread_can_be_closed_in_a_bridge():
+    # A sync connection of its own (no pool), shared with the loop's thread.
+    wrapper = _copy_of_default(pool=False)
+    wrapper.inc_thread_sharing()
+    thread = threading.Thread(target=wrapper.ensure_connection)
+    thread.start()
+    thread.join()
+    raw = wrapper.connection
+    try:
+        asyncio.run(oneloop.run_sync(wrapper.close))
+    finally:
+        wrapper.dec_thread_sharing()
+    assert wrapper.connection is None
+    assert raw.closed

@@ -12,7 +12,8 @@ import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.db.backends.postgresql.base import CursorMixin
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.postgresql.base import Cursor, CursorMixin, ServerBindingCursor
 from psycopg import AsyncClientCursor, AsyncCursor, AsyncServerCursor
 from psycopg.client_cursor import ClientCursorMixin
 from psycopg.pq import TransactionStatus
@@ -31,6 +32,30 @@ class AsyncServerBindingCursor(CursorMixin, AsyncCursor):
 class AsyncServerSideCursor(CursorMixin, ClientCursorMixin, AsyncServerCursor):
     """Async twin of Django's ``ServerSideCursor``: a named (server-side)
     cursor that binds parameters on the client, as the ORM needs."""
+
+
+# Django's sync cursor classes <-> their async twins.
+_ASYNC_TWINS = {
+    Cursor: AsyncClientSideCursor,
+    ServerBindingCursor: AsyncServerBindingCursor,
+}
+_SYNC_TWINS = {twin: cls for cls, twin in _ASYNC_TWINS.items()}
+
+
+def async_cursor_factory(cursor_factory: type) -> type:
+    """The async cursor class that does the work of ``cursor_factory`` (what
+    Django's backend configured) on psycopg's ``AsyncConnection``."""
+    if cursor_factory in _ASYNC_TWINS:
+        return _ASYNC_TWINS[cursor_factory]
+    if issubclass(cursor_factory, AsyncCursor):
+        return cursor_factory
+    raise ImproperlyConfigured(
+        f"OPTIONS['cursor_factory'] is {cursor_factory.__qualname__}, a sync "
+        "cursor class. Inside a bridge the PostgreSQL ENGINE talks to "
+        "psycopg's AsyncConnection, which cannot run it. Use Django's own "
+        "cursors (OPTIONS['server_side_binding'] picks between them), or an "
+        "async cursor class (a subclass of psycopg.AsyncCursor)."
+    )
 
 
 def _blocking(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,6 +99,17 @@ class ConnectionFacade:
     @property
     def in_transaction(self) -> bool:
         return self._aconn.info.transaction_status != TransactionStatus.IDLE
+
+    @property
+    def cursor_factory(self) -> type:
+        """The class Django configured (its sync ``Cursor`` or
+        ``ServerBindingCursor``); its async twin does the work."""
+        factory = self._aconn.cursor_factory
+        return _SYNC_TWINS.get(factory, factory)
+
+    @cursor_factory.setter
+    def cursor_factory(self, value: type) -> None:
+        self._aconn.cursor_factory = async_cursor_factory(value)
 
     # psycopg's async connection makes these settable only through coroutines.
     @property

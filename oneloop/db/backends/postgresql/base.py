@@ -2,8 +2,10 @@
 
 Inside a bridge greenlet the connection comes from a
 ``psycopg_pool.AsyncConnectionPool`` (one per alias per event loop) and every
-driver call is awaited on the loop. With no loop running this is Django's own
-backend, sync psycopg and all, at stock speed.
+driver call is awaited on the loop. ``OPTIONS["pool"] = False`` opts out of
+the pool: each connection is then opened and closed by itself, as Django does
+without a pool. With no loop running this is Django's own backend, sync
+psycopg and all, at stock speed.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import logging
 import weakref
 from typing import Any
 
+import psycopg
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base as django_pg
-from django.db.backends.postgresql.base import Cursor, ServerBindingCursor
+from django.db.backends.postgresql.base import Cursor
 from django.db.backends.postgresql.psycopg_any import register_tzloader
-from psycopg import OperationalError
 from psycopg.pq import Format, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 from psycopg_pool.pool_async import StopWorker
@@ -25,23 +29,16 @@ from oneloop.bridge import await_, in_bridge, run_sync
 from oneloop.db.backends._commit import ShieldedCommit
 
 from ._facade import (
-    AsyncClientSideCursor,
-    AsyncServerBindingCursor,
     AsyncServerSideCursor,
     ConnectionFacade,
     CursorFacade,
+    async_cursor_factory,
 )
 from .features import DatabaseFeatures
 
 __all__ = ["DatabaseWrapper", "aclose_pools"]
 
 logger = logging.getLogger("oneloop.db")
-
-# Sync cursor classes Django configures -> their async twins.
-_ASYNC_CURSORS = {
-    Cursor: AsyncClientSideCursor,
-    ServerBindingCursor: AsyncServerBindingCursor,
-}
 
 # Pool settings used in a bridge when OPTIONS has no "pool".
 DEFAULT_POOL = {"min_size": 1, "max_size": 10, "timeout": 30.0}
@@ -85,9 +82,7 @@ class BridgedPool:
         self.timeout = options.get("timeout", 30.0)
         kwargs = wrapper.get_connection_params()
         kwargs["autocommit"] = True  # Django sets it later, as for its own pool
-        kwargs["cursor_factory"] = _ASYNC_CURSORS.get(
-            kwargs.get("cursor_factory"), kwargs.get("cursor_factory")
-        )
+        kwargs["cursor_factory"] = async_cursor_factory(kwargs["cursor_factory"])
         checks = wrapper.settings_dict.get("CONN_HEALTH_CHECKS")
         # Every connection the pool made, to close them at shutdown.
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -141,11 +136,18 @@ class BridgedPool:
         await self.pool.open(wait=True, timeout=self.timeout)
         await self._keeper.asend(None)
 
+    def __getattr__(self, name: str) -> Any:
+        # What code that inspects Django's pool reads (get_stats(), name, the
+        # health check) comes from psycopg's pool.
+        return getattr(self.pool, name)
+
     def getconn(self) -> ConnectionFacade:
+        # The errors keep psycopg_pool's classes (code that catches
+        # PoolTimeout still does), with a message that says what to do.
         try:
             aconn = await_(self.pool.getconn())
         except PoolTimeout as exc:
-            raise OperationalError(
+            raise PoolTimeout(
                 f"No connection for database alias {self.alias!r} within "
                 f"{self.timeout} s: all {self.max_size} connections of its pool "
                 "are in use. Raise OPTIONS['pool']['max_size'] (and the "
@@ -153,7 +155,7 @@ class BridgedPool:
                 "or do less work at once."
             ) from exc
         except PoolClosed as exc:
-            raise OperationalError(
+            raise PoolClosed(
                 f"The connection pool of database alias {self.alias!r} is "
                 "closed (the event loop that owned it shut down, or "
                 "close_pool() was called). A new pool is made on the next "
@@ -193,26 +195,72 @@ async def aclose_pools() -> None:
         await pool.aclose()
 
 
+class _Driver:
+    """psycopg as Django's backend reaches it (``DatabaseWrapper.Database``).
+    Inside a bridge, ``connect()`` (which Django calls for an alias without a
+    pool) opens psycopg's ``AsyncConnection`` instead."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(psycopg, name)
+
+    def connect(self, **params: Any) -> Any:
+        if not in_bridge():
+            return psycopg.connect(**params)
+        params["cursor_factory"] = async_cursor_factory(
+            params.get("cursor_factory", Cursor)
+        )
+        aconn = await_(psycopg.AsyncConnection.connect(**params))
+        return ConnectionFacade(aconn, None)
+
+
 class DatabaseWrapper(ShieldedCommit, django_pg.DatabaseWrapper):
     """Django's PostgreSQL ``DatabaseWrapper`` that goes async in a bridge."""
 
+    Database = _Driver()
     features_class = DatabaseFeatures
 
     @property
     def pool(self) -> Any:
+        """Outside a bridge, Django's own (sync) pool, if configured. Inside
+        one, this loop's async pool for the alias, made on first use, with
+        ``OPTIONS["pool"]`` or, when that is absent, ``DEFAULT_POOL``;
+        ``None`` (a connection of its own) for ``OPTIONS["pool"] = False``."""
         if not in_bridge():
             return super().pool
+        options = self.settings_dict["OPTIONS"].get("pool")
+        if options is False or self.alias == NO_DB_ALIAS:
+            return None
         loop = asyncio.get_running_loop()
         per_loop = _pools.get(loop)
         if per_loop is None:
             per_loop = _pools[loop] = {}
         pool = per_loop.get(self.alias)
         if pool is None:
-            options = self.settings_dict["OPTIONS"].get("pool")
+            if options is not None and self.settings_dict.get("CONN_MAX_AGE"):
+                # Django's own refusal, for the same reason.
+                raise ImproperlyConfigured(
+                    "Pooling doesn't support persistent connections."
+                )
             if not isinstance(options, dict):
                 options = DEFAULT_POOL
             pool = per_loop[self.alias] = BridgedPool(self, options)
         return pool
+
+    def _close(self) -> None:
+        # Decided by the connection held, not by where close() is called: a
+        # sync connection opened on another thread (shared with
+        # inc_thread_sharing()) can be closed from a bridge, and the other
+        # way round.
+        connection = self.connection
+        if connection is None:
+            return None
+        with self.wrap_database_errors:
+            pool = getattr(connection, "_pool", None)
+            if pool is None:
+                return connection.close()
+            pool.putconn(connection)
+            self.connection = None
+            return None
 
     def close_pool(self) -> None:
         """Close the sync pool and this alias's async pools on every loop
