@@ -9,12 +9,13 @@ the ASGI handler, AppConfig).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import importlib
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import AsyncToSync
+from asgiref.sync import AsyncToSync, SyncToAsync
 from asgiref.sync import sync_to_async as asgiref_sync_to_async
 from django.apps import apps
 from django.core.signals import setting_changed
@@ -98,8 +99,10 @@ def install() -> None:
             _set(importlib.import_module(name), "sync_to_async", orm_sync_to_async)
     # 3. django.db.connections: per-task wrappers inside a bridge.
     _set(connections, "__class__", TaskConnectionHandler)
-    # 4. async_to_sync() inside a bridge awaits on the running loop.
+    # 4. async_to_sync() inside a bridge awaits on the running loop, and the
+    #    thread-sensitive sync_to_async() calls it makes come back to a bridge.
     _set(AsyncToSync, "__call__", _async_to_sync_call)
+    _set(SyncToAsync, "__call__", _sync_to_async_call)
     # 5. What the adapters add: EmailMessage.asend(), form.ais_valid(), ...
     for owner, name, value in _adapter_patches():
         _set(owner, name, value)
@@ -161,11 +164,34 @@ def orm_sync_to_async(
 
 
 _stock_async_to_sync_call = AsyncToSync.__call__
+_stock_sync_to_async_call = SyncToAsync.__call__
+
+# True while a coroutine runs under async_to_sync() called from a bridge: the
+# "outer sync thread" of asgiref's model is then that bridge's task.
+_sync_home_is_bridge: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "oneloop_sync_home_is_bridge", default=False
+)
 
 
 def _async_to_sync_call(self: AsyncToSync, *args: Any, **kwargs: Any) -> Any:
     """Inside a bridge there is a loop to await on: use it (no new thread, no
     new loop). Elsewhere asgiref's own behaviour."""
-    if in_bridge():
+    if not in_bridge():
+        return _stock_async_to_sync_call(self, *args, **kwargs)
+    token = _sync_home_is_bridge.set(True)
+    try:
         return await_(self.awaitable(*args, **kwargs))
-    return _stock_async_to_sync_call(self, *args, **kwargs)
+    finally:
+        _sync_home_is_bridge.reset(token)
+
+
+async def _sync_to_async_call(self: SyncToAsync, *args: Any, **kwargs: Any) -> Any:
+    """asgiref runs a thread-sensitive ``sync_to_async(f)`` on the sync thread
+    that called ``async_to_sync`` around it, so ``f`` sees that thread's
+    database connection and open transaction. When that caller was a bridge,
+    the equivalent is a bridge greenlet of the same task: ``f`` runs there,
+    on the same connection, instead of on a thread with a connection of its
+    own. Every other call is asgiref's own."""
+    if self._thread_sensitive and _sync_home_is_bridge.get():
+        return await run_sync(self.func, *args, **kwargs)
+    return await _stock_sync_to_async_call(self, *args, **kwargs)
