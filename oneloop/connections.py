@@ -172,7 +172,10 @@ def pin(*aliases: str) -> Iterator[None]:
             entry[1] -= 1
             if not entry[1]:
                 del _pins[alias]
-                entry[0].dec_thread_sharing()
+                # Code in the block may have released the sharing itself
+                # (Django's ThreadTests do): never go below zero.
+                if entry[0].allow_thread_sharing:
+                    entry[0].dec_thread_sharing()
 
 
 def pinned(alias: str) -> Any:
