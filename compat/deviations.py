@@ -67,6 +67,25 @@ def bridged_expected_failures(vendor: str) -> dict[str, set[str]]:
             "async.tests.ViewTests.test_http_method_not_allowed_responds_correctly",
             "async.tests.ViewTests.test_options_handler_responds_correctly",
         }
+    if vendor == "postgresql" and (DJANGO_5_2 or django.VERSION >= (6, 0)):
+        # In a bridge every connection of an alias comes from the loop's
+        # pool, also without OPTIONS["pool"] (set it to False to opt out).
+        # Like Django's own pool, the pool checks a connection when it hands
+        # it out (CONN_HEALTH_CHECKS); the wrapper's per-request is_usable()
+        # check, which these tests mock, is skipped, as Django skips it for
+        # its pool.
+        result["the pool, not the wrapper, checks connection health"] = {
+            "backends.base.test_base.ConnectionHealthChecksTests"
+            ".test_health_checks_enabled",
+            "backends.base.test_base.ConnectionHealthChecksTests"
+            ".test_set_autocommit_health_checks_enabled",
+        }
+        # psycopg's AsyncConnection cannot run a sync cursor class; oneloop
+        # maps Django's own cursors to async twins and refuses any other with
+        # ImproperlyConfigured (docs/limits.md).
+        result["a custom sync cursor_factory cannot run on the async driver"] = {
+            "backends.postgresql.tests.Tests.test_connect_custom_cursor_factory",
+        }
     return result
 
 

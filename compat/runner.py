@@ -315,40 +315,6 @@ def _install_oneloop() -> None:
 
     if not oneloop.patches.installed():
         oneloop.patches.install()
-    _work_around_close_pool()
-
-
-class _NoPool:
-    """Stands in for the stock pool Django's ``close_pool`` deletes."""
-
-    def close(self) -> None:
-        pass
-
-
-def _work_around_close_pool() -> None:
-    """Temporary: oneloop's PostgreSQL ``close_pool`` calls Django's, which
-    deletes ``_connection_pools[alias]`` after closing ``self.pool``; in a
-    bridge ``self.pool`` is the per-loop pool, which is not in that dict, so
-    the ``KeyError`` aborts database set-up (clone) and tear-down (drop).
-    Give Django's code an entry to delete until the backend stops doing that
-    (reported; the fix belongs in ``close_pool`` itself)."""
-    try:
-        from oneloop.db.backends.postgresql.base import DatabaseWrapper
-    except ImportError:
-        return
-    original = DatabaseWrapper.close_pool
-    if getattr(original, "_compat_work_around", False):
-        return
-
-    def close_pool(self: Any) -> None:
-        from oneloop.bridge import in_bridge
-
-        if in_bridge():
-            self._connection_pools.setdefault(self.alias, _NoPool())
-        original(self)
-
-    close_pool._compat_work_around = True  # type: ignore[attr-defined]
-    DatabaseWrapper.close_pool = close_pool  # type: ignore[method-assign]
 
 
 # -- main process -----------------------------------------------------------
@@ -523,6 +489,7 @@ class CompatRunner(DiscoverRunner):
             skip_lists: list[tuple[str, Iterable[str], str]] = []
             xfail_lists: list[tuple[str, Iterable[str], str]] = []
             if oneloop:
+                self._mark_backend_deviations(vendor)
                 known_skips = {
                     name
                     for names in features.django_test_skips.values()
@@ -553,6 +520,22 @@ class CompatRunner(DiscoverRunner):
                     self._mark(name, unittest.expectedFailure, "xfail", reason, source)
             # Every alias shares the vendor in these settings; once is enough.
             break
+
+    def _mark_backend_deviations(self, vendor: str) -> None:
+        """Mark (again: Django's runner marks them too) and record what the
+        ENGINE's own features list, with the reasons the backend gives."""
+        from oneloop.db.backends import _deviations
+
+        for reason, names in _deviations.SKIPS[vendor].items():
+            for name in sorted(names):
+                self._mark(
+                    name, unittest.skip(reason), "skip", reason, "backend features"
+                )
+        for reason, names in _deviations.EXPECTED_FAILURES[vendor].items():
+            for name in sorted(names):
+                self._mark(
+                    name, unittest.expectedFailure, "xfail", reason, "backend features"
+                )
 
     def _mark(
         self, name: str, decorator: Any, kind: str, reason: str, source: str
