@@ -36,7 +36,6 @@ EXPECTED_FAILURES: dict[str, dict[str, set[str]]] = {
         # with every thread (async tests run on another thread): these tests
         # assert that the connection refuses to be shared.
         "an in-memory test database's connection is shared with every thread": {
-            "backends.tests.ThreadTests.test_connections_thread_local",
             "backends.tests.ThreadTests.test_pass_connection_between_threads",
             "backends.tests.ThreadTests.test_thread_sharing_count",
         },
