@@ -19,7 +19,6 @@ import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base as django_pg
-from django.db.backends.postgresql.base import Cursor
 from django.db.backends.postgresql.psycopg_any import register_tzloader
 from psycopg.pq import Format, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
@@ -206,9 +205,7 @@ class _Driver:
     def connect(self, **params: Any) -> Any:
         if not in_bridge():
             return psycopg.connect(**params)
-        params["cursor_factory"] = async_cursor_factory(
-            params.get("cursor_factory", Cursor)
-        )
+        params["cursor_factory"] = async_cursor_factory(params["cursor_factory"])
         aconn = await_(psycopg.AsyncConnection.connect(**params))
         return ConnectionFacade(aconn, None)
 
