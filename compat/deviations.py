@@ -1,13 +1,11 @@
 """Where oneloop deliberately differs from Django's own test suite, with a reason
 for each entry.
 
-Three lists, kept apart because they have different owners and lifetimes:
+Deviations of oneloop's ENGINEs in *any* mode are not here: they are the
+backends' own (``oneloop.db.backends._deviations``, listed by their
+``DatabaseFeatures.django_test_skips`` / ``django_test_expected_failures``).
+This module keeps the harness's lists:
 
-* ``skips(vendor)`` / ``expected_failures(vendor)``: deviations of oneloop's
-  ENGINEs in *any* mode. They belong in the backends'
-  ``DatabaseFeatures.django_test_skips`` / ``django_test_expected_failures``
-  (Django applies those only when ``RUNNING_DJANGOS_TEST_SUITE=true``); the
-  compat runner applies whatever the features do not list yet, the same way.
 * ``bridged_skips()`` / ``bridged_expected_failures()``: tests that cannot
   pass when the whole suite runs inside one bridge on a running loop, for a
   reason that is not a oneloop bug (a test that asserts "no loop is running",
@@ -27,26 +25,10 @@ import django
 __all__ = [
     "bridged_expected_failures",
     "bridged_skips",
-    "expected_failures",
     "root_only_failures",
-    "skips",
 ]
 
 DJANGO_5_2 = (5, 2) <= django.VERSION < (6, 0)
-
-
-def skips(vendor: str) -> dict[str, set[str]]:
-    """``django_test_skips`` entries for oneloop's ENGINE of ``vendor``
-    (``"postgresql"`` or ``"sqlite"``): reason → dotted test names."""
-    result: dict[str, set[str]] = {}
-    return result
-
-
-def expected_failures(vendor: str) -> set[str]:
-    """``django_test_expected_failures`` entries for oneloop's ENGINE of
-    ``vendor``: dotted test names that fail for a documented reason."""
-    result: set[str] = set()
-    return result
 
 
 def bridged_skips(vendor: str) -> dict[str, set[str]]:

@@ -297,11 +297,12 @@ def _problems(runs: list[dict[str, Any]]) -> list[str]:
 def _deviations(runs: list[dict[str, Any]]) -> list[str]:
     out = ["", "## Deviations", ""]
     out.append(
-        "Listed with their reasons in `compat/deviations.py`; *backend* entries "
-        "belong in the ENGINEs' `DatabaseFeatures.django_test_skips` / "
-        "`django_test_expected_failures`, *bridged* entries apply in bridged "
-        "mode only. Tests that fail as root on stock Django too are dropped "
-        "when the suite runs as root."
+        "*backend features* entries are the ENGINEs' own "
+        "(`oneloop/db/backends/_deviations.py`, listed by their "
+        "`DatabaseFeatures.django_test_skips` / `django_test_expected_failures`) "
+        "and apply in every mode; *bridged* entries (`compat/deviations.py`) "
+        "apply in bridged mode only. Tests that fail as root on stock Django too "
+        "are dropped when the suite runs as root."
     )
     out.append("")
     seen: dict[tuple[str, str, str], set[str]] = {}

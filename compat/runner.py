@@ -7,10 +7,10 @@ out of the backends on purpose:
   as root on stock Django too (``deviations.root_only_failures``). It filters
   at ``load_tests_for_label``: patching test instances breaks pickling for the
   parallel runner, and overriding ``build_suite`` loses the parallel suite.
-* It applies the deviation lists of ``compat.deviations`` the way Django
-  applies ``DatabaseFeatures.django_test_skips`` (``skip``/``expectedFailure``
-  on the test methods), for the entries the backend features do not carry yet,
-  and the bridged-only entries in bridged mode.
+* It applies the deviation lists the way Django applies
+  ``DatabaseFeatures.django_test_skips`` (``skip``/``expectedFailure`` on the
+  test methods): the backends' own in every mode, ``compat.deviations``'
+  bridged-only entries in bridged mode, and records each with its reason.
 * In bridged mode (``ONELOOP_COMPAT_MODE=bridged``), parallel worker processes
   run their subsuites inside ``oneloop.run_sync`` on a loop of their own, as the
   main process does.
@@ -32,13 +32,12 @@ import threading
 import time
 import traceback
 import unittest
-from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 import django
 from django.conf import settings
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.test.runner import (
     DiscoverRunner,
     ParallelTestSuite,
@@ -478,64 +477,41 @@ class CompatRunner(DiscoverRunner):
         return old_config
 
     def _apply_deviations(self) -> None:
-        """Mark the deviations of ``compat.deviations`` on the test classes,
-        as Django's ``mark_expected_failures_and_skips`` does for the backend
-        features (before the workers fork, so they inherit the marks)."""
-        for alias in connections:
-            connection = connections[alias]
-            vendor = connection.vendor
-            features = connection.features
-            oneloop = connection.__module__.startswith("oneloop.")
-            skip_lists: list[tuple[str, Iterable[str], str]] = []
-            xfail_lists: list[tuple[str, Iterable[str], str]] = []
-            if oneloop:
-                self._mark_backend_deviations(vendor)
-                known_skips = {
-                    name
-                    for names in features.django_test_skips.values()
-                    for name in names
-                }
-                known_xfail = set(features.django_test_expected_failures)
-                for reason, names in deviations.skips(vendor).items():
-                    skip_lists.append((reason, set(names) - known_skips, "backend"))
-                xfail_lists.append(
-                    (
-                        "backend deviation",
-                        deviations.expected_failures(vendor) - known_xfail,
-                        "backend",
-                    )
-                )
-                if MODE == "bridged":
-                    for reason, names in deviations.bridged_skips(vendor).items():
-                        skip_lists.append((reason, names, "bridged"))
-                    for reason, names in deviations.bridged_expected_failures(
-                        vendor
-                    ).items():
-                        xfail_lists.append((reason, names, "bridged"))
-            for reason, names, source in skip_lists:
-                for name in sorted(names):
-                    self._mark(name, unittest.skip(reason), "skip", reason, source)
-            for reason, names, source in xfail_lists:
-                for name in sorted(names):
-                    self._mark(name, unittest.expectedFailure, "xfail", reason, source)
-            # Every alias shares the vendor in these settings; once is enough.
-            break
-
-    def _mark_backend_deviations(self, vendor: str) -> None:
-        """Mark (again: Django's runner marks them too) and record what the
-        ENGINE's own features list, with the reasons the backend gives."""
+        """Mark the deviations on the test classes (before the workers fork,
+        so they inherit the marks), and record each with its reason: the
+        ENGINE's own (``oneloop.db.backends._deviations``, what its features
+        list as ``django_test_skips`` / ``django_test_expected_failures``) in
+        every mode, and ``compat.deviations``' bridged lists in bridged mode.
+        Marking here does not rely on Django's own marking, which these runs
+        did not apply."""
         from oneloop.db.backends import _deviations
 
-        for reason, names in _deviations.SKIPS[vendor].items():
+        connection = connections[DEFAULT_DB_ALIAS]
+        if not connection.__module__.startswith("oneloop."):
+            return
+        # Every alias shares the vendor in these settings.
+        vendor = connection.vendor
+        skips = [
+            (r, n, "backend features") for r, n in _deviations.SKIPS[vendor].items()
+        ]
+        xfails = [
+            (r, n, "backend features")
+            for r, n in _deviations.EXPECTED_FAILURES[vendor].items()
+        ]
+        if MODE == "bridged":
+            skips += [
+                (r, n, "bridged") for r, n in deviations.bridged_skips(vendor).items()
+            ]
+            xfails += [
+                (r, n, "bridged")
+                for r, n in deviations.bridged_expected_failures(vendor).items()
+            ]
+        for reason, names, source in skips:
             for name in sorted(names):
-                self._mark(
-                    name, unittest.skip(reason), "skip", reason, "backend features"
-                )
-        for reason, names in _deviations.EXPECTED_FAILURES[vendor].items():
+                self._mark(name, unittest.skip(reason), "skip", reason, source)
+        for reason, names, source in xfails:
             for name in sorted(names):
-                self._mark(
-                    name, unittest.expectedFailure, "xfail", reason, "backend features"
-                )
+                self._mark(name, unittest.expectedFailure, "xfail", reason, source)
 
     def _mark(
         self, name: str, decorator: Any, kind: str, reason: str, source: str
