@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,8 @@ from pathlib import Path
 
 import httpx
 import psycopg
+
+from bench.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE = "bench_oneloop_asgi"
@@ -100,15 +101,9 @@ def drop_database() -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Server:
     def __init__(self, args: list[str], extra_env: dict[str, str]) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         if "gunicorn" in args:
             args = [

@@ -11,26 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _admin_dsn() -> str:
-    return (
-        f"host={settings.PG_HOST} port={settings.PG_PORT} user={settings.PG_USER} "
-        f"dbname=postgres"
-    )
+from tests.servers import (
+    ROOT,
+    admin_dsn,
+    drop_database,
+    recreate_database,
+    start_uvicorn,
+    stop_process,
+)
 
 
 @pytest.fixture(scope="session")
@@ -38,9 +34,7 @@ def asgi_database():
     """Name of a freshly created and prepared database, dropped afterwards."""
     base = os.environ.get("ONELOOP_TEST_PG_NAME", "test_oneloop")
     name = f"{base}_asgi_server"
-    with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    recreate_database(name)
     env = _server_env(name, "greenlet")
     subprocess.run(
         [sys.executable, "-m", "tests.asgi.project.prepare"],
@@ -50,8 +44,7 @@ def asgi_database():
         timeout=120,
     )
     yield name
-    with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(name)
 
 
 def _server_env(database: str, mode: str, **extra: str) -> dict[str, str]:
@@ -68,12 +61,6 @@ def _server_env(database: str, mode: str, **extra: str) -> dict[str, str]:
         **extra,
     )
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclasses.dataclass
@@ -115,61 +102,17 @@ def start_server(
     **extra_env: str,
 ) -> Server:
     """Start uvicorn and wait until it answers (at most 30 s)."""
-    port = free_port()
     log = tmp / f"watchdog-{mode}.log"
     output = tmp / f"uvicorn-{mode}.out"
     env = _server_env(database, mode, ONELOOP_ASGI_LOG=str(log), **extra_env)
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                app,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--loop",
-                "uvloop",
-                "--no-access-log",
-                "--timeout-graceful-shutdown",
-                "5",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", mode, database, log, output, process)
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"uvicorn exited with {process.returncode}:\n{output.read_text()}"
-            )
-        try:
-            httpx.get(f"{server.url}/fast/", timeout=1).raise_for_status()
-            return server
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                stop_server(server)
-                raise RuntimeError(
-                    f"uvicorn did not answer within 30 s:\n{output.read_text()}"
-                ) from None
-            time.sleep(0.1)
+    url, process = start_uvicorn(
+        app, env=env, output=output, probe="/fast/", options=("--workers", "1")
+    )
+    return Server(url, mode, database, log, output, process)
 
 
 def stop_server(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGINT)
-        try:
-            server.process.wait(10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(5)
+    stop_process(server.process, grace=10)
 
 
 @pytest.fixture(scope="module", params=["greenlet", "thread"])
@@ -186,10 +129,6 @@ def pg():
     """A plain sync connection to the server's database, for inspection."""
 
     def connect(database: str) -> psycopg.Connection:
-        return psycopg.connect(
-            f"host={settings.PG_HOST} port={settings.PG_PORT} "
-            f"user={settings.PG_USER} dbname={database}",
-            autocommit=True,
-        )
+        return psycopg.connect(admin_dsn(database), autocommit=True)
 
     return connect

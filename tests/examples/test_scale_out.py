@@ -24,6 +24,7 @@ import pytest
 from django.conf import settings
 
 from tests.examples.conftest import Server, demo, need_program
+from tests.servers import admin_dsn, drop_database, recreate_database
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.redis, pytest.mark.slow]
 
@@ -31,13 +32,6 @@ DB_NAME = os.environ.get("ONELOOP_TEST_PG_NAME", "test_oneloop") + "_bookshop"
 WORDS = ["river", "the", "silent", "garden", "ada", "winter", "map", "zzz"]
 REQUESTS = 400
 WRITES = 60
-
-
-def admin_dsn(dbname: str = "postgres") -> str:
-    return (
-        f"host={settings.PG_HOST} port={settings.PG_PORT} "
-        f"user={settings.PG_USER} dbname={dbname}"
-    )
 
 
 def start_pgbouncer(where: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -87,9 +81,7 @@ ignore_startup_parameters = extra_float_digits
 @pytest.fixture(scope="module")
 def scaled_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     where = tmp_path_factory.mktemp("scale-out")
-    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    recreate_database(DB_NAME)
     direct = (
         f"postgres://{settings.PG_USER}@{settings.PG_HOST}:{settings.PG_PORT}/{DB_NAME}"
     )
@@ -115,8 +107,7 @@ def scaled_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         demo.stop_server(server)
         bouncer.terminate()
         bouncer.wait(timeout=10)
-        with psycopg.connect(admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        drop_database(DB_NAME)
 
 
 def expected_counts() -> dict[str, int]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 import ssl
 import subprocess
 import threading
@@ -18,6 +17,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.servers import free_port
 
 HOST = "127.0.0.1"
 
@@ -110,12 +111,6 @@ def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult
         and auth_data.password == PASSWORD.encode()
     )
     return AuthResult(success=ok, handled=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 class SMTPServer:

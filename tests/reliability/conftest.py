@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -37,7 +36,15 @@ import psycopg
 import pytest
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.servers import (
+    ROOT,
+    drop_database,
+    free_port,
+    recreate_database,
+    start_uvicorn,
+    stop_process,
+)
+
 LONG = os.environ.get("ONELOOP_RELIABILITY", "").lower() == "long"
 PG_BIN = Path(os.environ.get("ONELOOP_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -53,21 +60,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def scale(short: int, long: int) -> int:
     """``long`` in the long run, ``short`` otherwise."""
     return long if LONG else short
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def admin_dsn(dbname: str = "postgres") -> str:
-    """DSN of the shared test server (``tests.settings``)."""
-    return (
-        f"host={settings.PG_HOST} port={settings.PG_PORT} "
-        f"user={settings.PG_USER} dbname={dbname}"
-    )
 
 
 def server_activity(dsn: str) -> dict[str, int]:
@@ -117,13 +109,10 @@ def project_database() -> Iterator[str]:
     """A fresh, prepared database on the shared server, dropped afterwards."""
     base = os.environ.get("ONELOOP_TEST_PG_NAME", "test_oneloop")
     name = f"{base}_reliability"
-    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    recreate_database(name)
     prepare_database(project_env(name))
     yield name
-    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(name)
 
 
 @dataclasses.dataclass
@@ -144,53 +133,18 @@ class ProjectServer:
         return response.json()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process, grace=15)
 
 
 def start_project_server(env: dict[str, str], output: Path) -> ProjectServer:
     """Start uvicorn with ``env``; wait (at most 30 s) until it answers."""
-    port = free_port()
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "tests.reliability.project.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--loop",
-                "uvloop",
-                "--no-access-log",
-                "--timeout-graceful-shutdown",
-                "5",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = ProjectServer(f"http://127.0.0.1:{port}", output, process)
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited: {process.returncode}\n{server.log()}")
-        try:
-            httpx.get(f"{server.url}/health/", timeout=2).raise_for_status()
-            return server
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                server.stop()
-                raise RuntimeError(f"uvicorn did not answer:\n{server.log()}") from None
-            time.sleep(0.1)
+    url, process = start_uvicorn(
+        "tests.reliability.project.asgi:application",
+        env=env,
+        output=output,
+        probe="/health/",
+    )
+    return ProjectServer(url, output, process)
 
 
 @pytest.fixture

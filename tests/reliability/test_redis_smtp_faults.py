@@ -35,7 +35,8 @@ from django.test import override_settings
 
 import oneloop
 from oneloop.mail import asend_mail
-from tests.reliability.conftest import RedisServer, free_port, scale
+from tests.reliability.conftest import RedisServer, scale
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.reliability]
 

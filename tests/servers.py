@@ -1,0 +1,113 @@
+"""Real server processes for the suites that need them: free ports, the
+shared PostgreSQL server's admin connection, throwaway databases on it, and
+uvicorn serving a test project."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def admin_dsn(dbname: str = "postgres") -> str:
+    """DSN of the shared test server (``tests.settings``)."""
+    return (
+        f"host={settings.PG_HOST} port={settings.PG_PORT} "
+        f"user={settings.PG_USER} dbname={dbname}"
+    )
+
+
+def recreate_database(name: str) -> None:
+    """An empty database ``name`` on the shared server, dropped first if it
+    is left over from an earlier run."""
+    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def start_uvicorn(
+    app: str,
+    *,
+    env: dict[str, str],
+    output: Path,
+    probe: str,
+    options: tuple[str, ...] = (),
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start ``uvicorn app`` (uvloop, no access log) on a free port with
+    ``env``, its output in ``output``; return its URL and process once
+    ``probe`` answers (at most 30 s)."""
+    port = free_port()
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *options,
+                "--loop",
+                "uvloop",
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "5",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"uvicorn exited with {process.returncode}:\n"
+                f"{output.read_text(errors='replace')}"
+            )
+        try:
+            httpx.get(f"{url}{probe}", timeout=2).raise_for_status()
+            return url, process
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                stop_process(process, grace=10)
+                raise RuntimeError(
+                    "uvicorn did not answer within 30 s:\n"
+                    f"{output.read_text(errors='replace')}"
+                ) from None
+            time.sleep(0.1)
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Ask a server to shut down (SIGINT), kill it after ``grace`` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
