@@ -8,9 +8,10 @@ test's pinned connection; this plugin makes code that reaches
 ``django.db.connection`` directly on the loop see it too, for example
 ``django_assert_num_queries``.
 
-Enable it in the project's root ``conftest.py``::
-
-    pytest_plugins = ["oneloop.test.pytest_plugin"]
+pytest loads it by itself (a ``pytest11`` entry point of the distribution):
+there is nothing to add to a project's ``conftest.py``. It does nothing
+unless pytest-asyncio is installed and the Django settings in use have
+``"oneloop"`` in ``INSTALLED_APPS``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ import unittest
 from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
-
-from oneloop.test.testcases import share_test_connections
 
 __all__ = ["oneloop_test_connections"]
 
@@ -35,21 +33,42 @@ _DATABASE_FIXTURES = (
 )
 
 
+def _active() -> bool:
+    """Whether this test run is a oneloop project's: Django is set up with
+    ``"oneloop"`` installed."""
+    from django.apps import apps
+    from django.conf import settings
+
+    return settings.configured and apps.ready and apps.is_installed("oneloop")
+
+
 @pytest.fixture(autouse=True)
 def _oneloop_database_first(request: pytest.FixtureRequest) -> None:
     """Set up the test's database fixtures before the test's loop uses them
     (sync: a transaction is not opened from inside a running loop)."""
-    if isinstance(request.instance, unittest.TestCase):
+    if isinstance(request.instance, unittest.TestCase) or not _active():
         return  # Django's TestCase opens its transaction around the test
     for name in _DATABASE_FIXTURES:
         if name in request.fixturenames:
             request.getfixturevalue(name)
 
 
-@pytest_asyncio.fixture(autouse=True)
-async def oneloop_test_connections(
-    _oneloop_database_first: None,
-) -> AsyncIterator[None]:
-    """In the test's context, ``django.db.connections`` are the pinned ones."""
-    with share_test_connections():
-        yield
+try:
+    import pytest_asyncio
+except ImportError:  # no async tests to help
+    pass
+else:
+
+    @pytest_asyncio.fixture(autouse=True)
+    async def oneloop_test_connections(
+        _oneloop_database_first: None,
+    ) -> AsyncIterator[None]:
+        """In the test's context, ``django.db.connections`` are the pinned
+        ones."""
+        if not _active():
+            yield
+            return
+        from oneloop.test.testcases import share_test_connections
+
+        with share_test_connections():
+            yield

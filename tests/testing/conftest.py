@@ -17,11 +17,3 @@ SAMPLE_SETTINGS = override_settings(
 def _sample_project():
     with SAMPLE_SETTINGS:
         yield
-
-
-# What a project's root conftest.py gets with
-# pytest_plugins = ["oneloop.test.pytest_plugin"].
-from oneloop.test.pytest_plugin import (  # noqa: E402, F401
-    _oneloop_database_first,
-    oneloop_test_connections,
-)
