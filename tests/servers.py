@@ -4,6 +4,7 @@ uvicorn serving a test project."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,9 +14,32 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 from django.conf import settings
 
+from tests.conftest import IN_CI
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def unavailable(message: str) -> None:
+    """Something a test needs is missing: skip locally, fail under CI (a
+    green CI run means every test really ran)."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def need_program(name: str, package: str) -> str:
+    """Path of the program ``name`` (also looked for in the sbin directories
+    Debian installs servers into); :func:`unavailable` when it is missing."""
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if Path(p).exists()),
+        None,
+    )
+    if path is None:
+        unavailable(f"{name} is not installed: apt-get install {package}")
+    return path
 
 
 def free_port() -> int:

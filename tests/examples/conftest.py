@@ -8,14 +8,11 @@ subprocess, then uvicorn on a free loopback port, through the functions of
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DIR = ROOT / "examples" / "bookshop"
@@ -31,20 +28,6 @@ def load_demo() -> ModuleType:
 
 
 demo = load_demo()
-
-
-def need_program(name: str, package: str) -> str:
-    """Path of ``name``; skip locally (fail under CI) when it is missing."""
-    path = shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if Path(p).exists()),
-        None,
-    )
-    if path is None:
-        message = f"{name} is not installed: apt-get install {package}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 class Server:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.examples.conftest import DEMO_DIR, Server, need_program
+from tests.examples.conftest import DEMO_DIR, Server
+from tests.servers import need_program
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,8 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from tests.examples.conftest import Server, demo, need_program
-from tests.servers import admin_dsn, drop_database, recreate_database
+from tests.examples.conftest import Server, demo
+from tests.servers import admin_dsn, drop_database, need_program, recreate_database
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.redis, pytest.mark.slow]
 

@@ -40,9 +40,11 @@ from tests.servers import (
     ROOT,
     drop_database,
     free_port,
+    need_program,
     recreate_database,
     start_uvicorn,
     stop_process,
+    unavailable,
 )
 
 LONG = os.environ.get("ONELOOP_RELIABILITY", "").lower() == "long"
@@ -230,7 +232,7 @@ def pg_cluster() -> Iterator[PgCluster]:
     """A running throwaway cluster (trust auth, 127.0.0.1 only), removed at
     the end of the module."""
     if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"no PostgreSQL binaries in {PG_BIN} (set ONELOOP_PG_BIN)")
+        unavailable(f"no PostgreSQL binaries in {PG_BIN} (set ONELOOP_PG_BIN)")
     directory = Path(tempfile.mkdtemp(prefix="oneloop-pg-"))
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres", "postgres")
@@ -320,8 +322,7 @@ class RedisServer:
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     """A running throwaway Redis server."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+    need_program("redis-server", "redis-server")
     directory = Path(tempfile.mkdtemp(prefix="oneloop-redis-"))
     server = RedisServer(directory, free_port())
     server.start()
