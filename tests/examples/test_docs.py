@@ -41,6 +41,7 @@ must carry one of these markers after ``python``; an unmarked block fails
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -288,3 +289,121 @@ def test_sample_runs(
     else:
         args = [str(sample), page, str(TEMPLATE_DIR)]
         run(["-W", "error", "-c", RUNNER, *args], DEMO_DIR, demo_env)
+
+
+# -- docs/errors.md quotes every message oneloop raises ------------------------
+
+PACKAGE = ROOT / "oneloop"
+# Messages no user meets, so docs/errors.md leaves them out.
+UNLISTED = {
+    # Control flow: raised and caught inside oneloop.
+    "in a oneloop bridge": "caught by Django's async_unsafe guard",
+    "loop closed": "caught a line below",
+    # An internal invariant: seeing it is a bug in oneloop.
+    "oneloop: the pool closer suspended unexpectedly": "a bug, not a usage error",
+    # Python's own wording for a missing module attribute.
+    "has no attribute": "module __getattr__",
+}
+LOGGER_METHODS = {"warning", "error", "exception", "critical"}
+PERCENT_FORMAT = re.compile(r"%[-#0 +]*\d*(?:\.\d+)?[sdrfi%]")
+
+
+def _constants(tree: ast.Module) -> dict[str, str]:
+    """The module's top-level string constants (message templates)."""
+    found = {}
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            found[node.targets[0].id] = node.value.value
+    return found
+
+
+def _literal_runs(node: ast.expr, constants: dict[str, str]) -> list[str] | None:
+    """The fixed parts of a message expression, split where a value goes in;
+    None when the expression is not a message written out in the code."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return re.split(r"\{[^}]*\}", node.value)
+    if isinstance(node, ast.JoinedStr):
+        runs = [""]
+        for part in node.values:
+            if isinstance(part, ast.Constant):
+                runs[-1] += str(part.value)
+            else:
+                runs.append("")
+        return runs
+    if isinstance(node, ast.Name) and node.id in constants:
+        return re.split(r"\{[^}]*\}", constants[node.id])
+    if (  # TEMPLATE.format(...)
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "format"
+    ):
+        return _literal_runs(node.func.value, constants)
+    return None
+
+
+def _callee(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def oneloop_messages() -> list[tuple[str, str]]:
+    """(where, what docs/errors.md must contain) for every error and warning
+    message of the package: exceptions raised or returned, logged warnings
+    (the leading words of each), and system check ids."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = _constants(tree)
+        where = str(path.relative_to(ROOT))
+        calls: list[ast.Call] = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                calls.append(node.exc)
+            elif (
+                isinstance(node, ast.Return)
+                and isinstance(node.value, ast.Call)
+                and _callee(node.value).endswith(("Error", "Exception"))
+            ):
+                calls.append(node.value)
+            elif isinstance(node, ast.Call):
+                check_id = next((k.value for k in node.keywords if k.arg == "id"), None)
+                if isinstance(check_id, ast.Constant) and str(
+                    check_id.value
+                ).startswith("oneloop."):
+                    found.append((f"{where}:{node.lineno}", str(check_id.value)))
+                elif (
+                    _callee(node) in LOGGER_METHODS
+                    and isinstance(node.func, ast.Attribute)
+                    and getattr(node.func.value, "id", "") == "logger"
+                    and node.args
+                ):
+                    calls.append(node)
+        for call in calls:
+            runs = _literal_runs(call.args[0], constants) if call.args else None
+            if runs is None:
+                continue  # re-raised or built elsewhere (e.g. ONELOOP: E002)
+            if _callee(call) in LOGGER_METHODS:
+                runs = [r for run in runs for r in PERCENT_FORMAT.split(run)]
+            runs = [" ".join(run.split()) for run in runs]
+            # The message's first words: its first fixed part of some length.
+            lead = next((run for run in runs if len(run) >= 12), max(runs, key=len))
+            if lead and not any(unlisted in lead for unlisted in UNLISTED):
+                found.append((f"{where}:{call.lineno}", lead[:40].strip()))
+    return found
+
+
+def test_errors_page_quotes_every_message_oneloop_raises() -> None:
+    page = " ".join((DOCS / "errors.md").read_text(encoding="utf-8").split())
+    messages = oneloop_messages()
+    assert len(messages) > 30, "the scan found too few messages"
+    missing = [f"{where}: {lead!r}" for where, lead in messages if lead not in page]
+    assert not missing, (
+        "docs/errors.md does not quote these messages (quote each as the code "
+        "words it, with when it happens and what to do):\n" + "\n".join(missing)
+    )
