@@ -106,6 +106,12 @@ def install() -> None:
     # 5. What the adapters add: EmailMessage.asend(), form.ais_valid(), ...
     for owner, name, value in _adapter_patches():
         _set(owner, name, value)
+    # 6. cached_db sessions: aexists() awaits the cache (Django's calls the
+    #    sync cache from async code).
+    if apps.is_installed("django.contrib.sessions"):
+        from django.contrib.sessions.backends import cached_db
+
+        _set(cached_db.SessionStore, "aexists", _cached_db_aexists)
     setting_changed.connect(_reset_loop_safety)
 
 
@@ -119,6 +125,18 @@ def uninstall() -> None:
             setattr(owner, name, original)
     setting_changed.disconnect(_reset_loop_safety)
     _loop_safe.cache_clear()
+
+
+async def _cached_db_aexists(self: Any, session_key: str | None) -> bool:
+    """Django's ``cached_db.SessionStore.aexists`` with an async cache lookup.
+    Django's tests the cache with ``key in cache``: a sync cache call in async
+    code, which blocks the loop on a network cache (oneloop's ``RedisCache``
+    refuses it), so ``alogin()`` failed with cached_db sessions."""
+    from django.contrib.sessions.backends import cached_db
+
+    return bool(
+        session_key and await self._cache.ahas_key(self.cache_key_prefix + session_key)
+    ) or await super(cached_db.SessionStore, self).aexists(session_key)
 
 
 def _running_loop_outside_bridge() -> asyncio.AbstractEventLoop:

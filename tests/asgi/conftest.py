@@ -5,18 +5,23 @@ end) and prepares it with ``tests.asgi.project.prepare``. ``server`` starts
 ``uvicorn tests.asgi.project.asgi:application`` on 127.0.0.1 at a free port,
 one worker process, once per ``SYNC_VIEWS`` mode, and stops it at the end of
 the module. The server's watchdog warnings go to a log file the tests read.
+``cached_db_server`` is the same server with ``cached_db`` sessions on
+oneloop's Redis cache backend.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from django.conf import settings
 
 from tests.servers import (
@@ -73,6 +78,7 @@ class Server:
     log: Path
     output: Path
     process: subprocess.Popen
+    cache_prefix: str = ""
 
     @property
     def on_loop(self) -> bool:
@@ -122,6 +128,31 @@ def server(request, asgi_database, tmp_path_factory):
     running = start_server(asgi_database, request.param, tmp)
     yield running
     stop_server(running)
+
+
+@pytest.fixture(scope="module", params=["greenlet", "thread"])
+def cached_db_server(request, asgi_database, tmp_path_factory):
+    """The same server with ``cached_db`` sessions on oneloop's Redis cache:
+    the test Redis database, under a key prefix of its own (``cache_prefix``)
+    whose keys are removed afterwards."""
+    tmp = tmp_path_factory.mktemp(f"asgi-cached-db-{request.param}")
+    prefix = f"oneloop-asgi-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    running = start_server(
+        asgi_database,
+        request.param,
+        tmp,
+        ONELOOP_ASGI_SESSION_ENGINE="django.contrib.sessions.backends.cached_db",
+        ONELOOP_ASGI_REDIS_URL=settings.REDIS_URL,
+        ONELOOP_ASGI_CACHE_PREFIX=prefix,
+    )
+    running.cache_prefix = prefix
+    yield running
+    stop_server(running)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    with contextlib.closing(client):
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)
 
 
 @pytest.fixture

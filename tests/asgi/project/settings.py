@@ -3,7 +3,8 @@
 The server process reads them from the environment the test fixture sets:
 ``ONELOOP_ASGI_DB_NAME`` (the PostgreSQL database the fixture created),
 ``ONELOOP_ASGI_SYNC_VIEWS`` (greenlet or thread), ``ONELOOP_ASGI_LOG`` (file
-that receives the ``oneloop.watchdog`` warnings) and ``ONELOOP_ASGI_POOL_MAX``.
+that receives the ``oneloop.watchdog`` warnings), ``ONELOOP_ASGI_POOL_MAX``,
+``ONELOOP_ASGI_SESSION_ENGINE`` and ``ONELOOP_ASGI_REDIS_URL`` (see CACHES).
 """
 
 import os
@@ -78,6 +79,14 @@ SESSION_ENGINE = os.environ.get(
     "ONELOOP_ASGI_SESSION_ENGINE", "django.contrib.sessions.backends.db"
 )
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# ONELOOP_ASGI_REDIS_URL: the default cache on oneloop's Redis backend (with
+# ONELOOP_ASGI_CACHE_PREFIX as KEY_PREFIX), e.g. for cached_db sessions.
+if os.environ.get("ONELOOP_ASGI_REDIS_URL"):
+    CACHES["default"] = {
+        "BACKEND": "oneloop.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["ONELOOP_ASGI_REDIS_URL"],
+        "KEY_PREFIX": os.environ.get("ONELOOP_ASGI_CACHE_PREFIX", ""),
+    }
 
 MIDDLEWARE = [
     "tests.asgi.project.middleware.FirstMiddleware",
