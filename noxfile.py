@@ -3,8 +3,8 @@ Python and Django (CI runs the main combination, Python 3.11 + Django 5.2,
 through scripts/test.sh).
 
     nox                      # every session
-    nox -s "tests-3.13(django='6.1')"
-    nox -s "tests-3.12(django='5.2')" -- -k bridge
+    nox -s "tests(3.13(django='6.1'))"
+    nox -s "tests(3.12(django='5.2'))" -- -k bridge
 
 pyenv installs are found without putting them on PATH.
 """
