@@ -10,6 +10,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
+import statistics
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,26 +30,40 @@ P1_LABELS = {
 }
 HTTP_ORDER = (
     "wsgi", "gevent", "asgi-sync", "asgi-async", "oneloop-sync",
-    "oneloop-async", "fastapi", "raw", "wsgi-oneloop",
+    "oneloop-async", "fastapi", "raw", "wsgi-app", "wsgi-oneloop",
 )  # fmt: skip
 
 
 METHOD = """\
 ## How to run
 
+From a clean clone, one command:
+
 ```sh
-bash bench/setup.sh                  # wrk + the [bench] packages
-.venv/bin/python -m bench run --quick   # about 2 minutes, 1 worker process
-.venv/bin/python -m bench run --full    # at most 20 minutes, 1 then 2 workers
+bash bench/run.sh --quick               # set-up, then the suite: 1 worker process
+bash bench/run.sh --full                # at most 20 minutes, 1 then 2 workers
 .venv/bin/python -m bench report        # re-render the newest results file
 ```
 
-A full run writes `bench/results/full-<date>.json`, this page and
-`docs/img/bench-*.png|svg`, and refreshes the headline block of
-[evidence.md](evidence.md). Commit the three together. PostgreSQL comes from
+`bench/run.sh` runs `bench/setup.sh` first (wrk, the virtualenv `.venv` and
+the `[bench]` packages; it skips what is already done), starts the local
+PostgreSQL cluster if it is installed but down, then runs
+`.venv/bin/python -m bench run` with its arguments. A full run writes
+`bench/results/full-<date>.json`, this page and `docs/img/bench-*.png|svg`,
+and refreshes the headline block of [evidence.md](evidence.md). Commit the
+three together. PostgreSQL comes from
 `BENCH_PG_HOST`/`BENCH_PG_PORT`/`BENCH_PG_USER` (default 127.0.0.1:5432,
 user postgres); the suite creates and fills its own database,
 `oneloop_bench` (10 000 rows in `bench_item`, `n` indexed).
+
+Three smaller comparisons have their own scripts; each writes
+`bench/results/<name>-<date>.json` and the table between the
+`<!-- bench:<name>:start -->` and `end` markers of its page:
+`.venv/bin/python -m bench.asgi_compare` ([asgi.md](asgi.md); PostgreSQL),
+`.venv/bin/python bench/cache_compare.py` ([cache.md](cache.md); Redis at
+127.0.0.1:6379) and `.venv/bin/python bench/mail_compare.py`
+([mail.md](mail.md)). `python -m bench report` re-renders those tables too,
+from the newest results file of each.
 
 ## Scenarios
 
@@ -58,8 +74,13 @@ user postgres); the suite creates and fills its own database,
 - **P2** IO-bound throughput: each request runs one query that waits 50 ms on
   the server (`pg_sleep(0.05)` in the lookup); wrk at 10/100/500 connections;
   requests/s, p50/p99, server CPU µs per request (whole process tree).
-- **P3** sync deployment cost: `manage.py check` start-up, sync `first()` with
-  no loop, and WSGI P4 throughput, with oneloop installed vs not.
+- **P3** sync deployment cost, installed vs not: the same project with
+  `"oneloop"` added to `INSTALLED_APPS` and nothing else changed, against
+  stock: `manage.py check` start-up, sync `first()` with no loop, and WSGI P4
+  throughput (gunicorn gthread, same pool). The systems are measured in
+  alternating rounds (a fresh server each round for WSGI) and each ratio is
+  set against the run's own repeat spread. oneloop's ENGINE with no loop
+  running is measured the same way and reported as a separate figure.
 - **P4** CPU-bound: one indexed query for 20 rows rendered with a small
   template (Django templates; Jinja2 for FastAPI; string building for the raw
   floor); wrk at 50 connections.
@@ -83,12 +104,58 @@ Django 5.2 LTS).
 """
 
 
-def newest() -> str:
-    """The most recent results file in ``bench/results``."""
-    files = glob.glob(os.path.join(RESULTS_DIR, "*.json"))
+_STAMP = re.compile(r"-(\d{8}-\d{6})\.json$")
+
+
+PEERS = """\
+What each server's and pool's own documentation recommends, and what the
+suite does:
+
+- **gunicorn gthread** (`wsgi`, P3's WSGI rows): gunicorn's settings
+  reference puts `workers` and `threads` "generally in the 2-4 x
+  $(NUM_CORES) range"; the suite departs from it on purpose, with the same
+  worker count for every system and one thread per pool connection (more
+  than that range), so that the 50 ms waits of P2 are not capped by the
+  thread count.
+- **gunicorn gevent** (`gevent`): `worker_connections` ("the maximum number
+  of simultaneous clients") stays at gunicorn's default, 1000; psycopg 3
+  needs no psycogreen under gevent (its psycogreen page: supported
+  automatically from 3.1.14 on).
+- **uvicorn** (every ASGI system): uvloop and httptools, what its `auto`
+  loop and HTTP settings choose when they are installed.
+- **Django's pool** (every Django system): Django's docs say to disable
+  persistent connections under ASGI and use the backend's connection
+  pooling instead; every Django system (WSGI too, like for like) runs
+  Django's psycopg pool (`OPTIONS["pool"]`, `min_size = max_size`;
+  oneloop's ENGINE its own pool of the same size).
+- **SQLAlchemy** (`fastapi`): its `create_engine` reference gives the
+  defaults `pool_size=5`, `max_overflow=10` and no sizing rule; the suite
+  sets `pool_size` to the per-worker connection count and `max_overflow=0`,
+  the same connections as every other system.
+- **psycopg_pool** (`raw`): its docs describe fixed (`min_size = max_size`)
+  and growing pools and name no size ("probably not as large as you
+  imagine"); the suite uses a fixed pool of the per-worker connection count.
+
+Every pool size is the run's connection budget split over the worker
+processes; the table above gives it per system.
+"""
+
+
+def newest(kind: str = "suite") -> str:
+    """The most recent results file of ``kind`` in ``bench/results``: the
+    suite's (``quick-*``/``full-*``, the default) or a comparison script's
+    (``asgi``, ``cache``, ``mail``). Newest by the date in the file name, so
+    a fresh clone (where every file has the same mtime) agrees."""
+    prefixes = ("quick", "full") if kind == "suite" else (kind,)
+    files = [
+        path
+        for prefix in prefixes
+        for path in glob.glob(os.path.join(RESULTS_DIR, f"{prefix}-*.json"))
+        if _STAMP.search(path)
+    ]
     if not files:
-        raise SystemExit("no results in bench/results: run `python -m bench run`")
-    return max(files, key=os.path.getmtime)
+        raise SystemExit(f"no {kind} results in bench/results")
+    return max(files, key=lambda p: (_STAMP.search(p).group(1), os.path.getmtime(p)))
 
 
 def default_out(path: str) -> str:
@@ -235,6 +302,135 @@ def _best(rows: list[dict], systems: Iterable[str], workers: int, clients: int):
     return max(found, key=lambda r: r["rps"]) if found else None
 
 
+def spread(samples: list[float]) -> float | None:
+    """The run's own noise for one system: (largest - smallest sample) /
+    median of its repeated samples; None with fewer than two samples."""
+    if len(samples) < 2:
+        return None
+    middle = statistics.median(samples)
+    return (max(samples) - min(samples)) / middle if middle else None
+
+
+def versus(base: list[float], other: list[float]) -> dict[str, Any] | None:
+    """``other`` against ``base`` (repeated samples of each): both medians,
+    their ratio, the noise (the larger repeat spread of the two) and whether
+    the ratio differs from 1 by no more than that noise (None: unknown, when
+    neither side has two samples)."""
+    if not base or not other or not statistics.median(base):
+        return None
+    b, o = statistics.median(base), statistics.median(other)
+    spreads = [x for x in (spread(base), spread(other)) if x is not None]
+    noise = max(spreads) if spreads else None
+    ratio = o / b
+    return {
+        "base": b,
+        "other": o,
+        "ratio": ratio,
+        "noise": noise,
+        "within": None if noise is None else abs(ratio - 1) <= noise,
+        "samples": [len(base), len(other)],
+    }
+
+
+P3_VARIANTS = {
+    "app": "oneloop in INSTALLED_APPS",
+    "engine": "oneloop's ENGINE, no loop",
+}
+"""P3's two variants: installed vs not (``"oneloop"`` in INSTALLED_APPS,
+nothing else changed: the P3 promise), and oneloop's ENGINE (a separate
+figure)."""
+
+
+def _samples(entry: dict[str, Any] | None) -> list[float]:
+    if not entry or "error" in entry:
+        return []
+    return list(entry.get("samples") or [entry["median"]])
+
+
+def p3_rows(results: dict) -> list[dict[str, Any]]:
+    """Every P3 comparison of a results file, one dict each: ``variant``
+    (a key of P3_VARIANTS), ``measure``, ``unit``, ``digits``, ``higher``
+    (True when higher is better), ``cmp`` (:func:`versus`, or None) and
+    ``note`` (why a comparison is missing or weaker)."""
+    p3 = results.get("P3", {})
+    lat, start = p3.get("latency", {}), p3.get("startup", {})
+    rows: list[dict[str, Any]] = []
+    for variant, lat_key, start_key, wsgi_key in (
+        ("app", "stockapp-plain", "stock+app", "wsgi-app"),
+        ("engine", "oneloop-plain", "oneloop", "wsgi-oneloop"),
+    ):
+        base = {"variant": variant, "note": None}
+        rows.append({
+            **base, "measure": "`first()` with no loop", "unit": "µs", "digits": 1,
+            "higher": False,
+            "cmp": versus(_samples(lat.get("stock-sync")), _samples(lat.get(lat_key))),
+        })  # fmt: skip
+        rows.append({
+            **base, "measure": "`manage.py check`", "unit": "s", "digits": 3,
+            "higher": False,
+            "cmp": versus(_samples(start.get("stock")), _samples(start.get(start_key))),
+        })  # fmt: skip
+        wsgi = {"measure": "WSGI P4", "unit": "req/s", "digits": 0, "higher": True}
+        if "wsgi" in p3:
+            for entry in p3["wsgi"]:
+                systems = entry["systems"]
+                if wsgi_key not in systems:
+                    continue
+                clean = {
+                    name: [r["rps"] for r in s.get("rows", []) if _clean(r)]
+                    for name, s in systems.items()
+                }
+                rows.append({
+                    **base, **wsgi,
+                    "measure": f"WSGI P4 at {entry['workers']} worker(s)",
+                    "cmp": versus(clean.get("wsgi", []), clean[wsgi_key]),
+                    "note": systems[wsgi_key].get("error")
+                    or systems["wsgi"].get("error"),
+                })  # fmt: skip
+            continue
+        # Results files made before the side-by-side rounds: no installed-vs-
+        # not WSGI run, and one P4 measurement of oneloop's ENGINE.
+        p4 = _http(results, "P4")
+        if variant == "app":
+            rows.append({**base, **wsgi, "cmp": None,
+                         "note": "not measured in this results file"})  # fmt: skip
+            continue
+        for w in sorted({r["workers"] for r in p4}):
+            stock, ours = _find(p4, "wsgi", w), _find(p4, wsgi_key, w)
+            if _clean(stock) and _clean(ours):
+                rows.append({
+                    **base, **wsgi, "measure": f"WSGI P4 at {w} worker(s)",
+                    "cmp": versus([stock["rps"]], [ours["rps"]]),
+                    "note": "one measurement each, in separate places of the run",
+                })  # fmt: skip
+    return rows
+
+
+def verdict(row: dict[str, Any]) -> str:
+    """Plain words: is this P3 ratio within the run's own noise?"""
+    c = row["cmp"]
+    if c is None:
+        return row["note"] or "not measured"
+    if c["within"] is None:
+        return "noise unknown (one sample each)"
+    if c["within"]:
+        return "within noise"
+    worse = (c["ratio"] < 1) if row["higher"] else (c["ratio"] > 1)
+    return f"outside noise, {'slower' if worse else 'faster'}"
+
+
+def _p3_phrase(row: dict[str, Any]) -> str:
+    """One P3 comparison in the headline: absolute numbers, ratio, verdict."""
+    c, d, unit = row["cmp"], row["digits"], row["unit"]
+    if c is None:
+        return f"{row['measure']}: {verdict(row)}"
+    noise = f": repeat spread {c['noise'] * 100:.0f} %" if c["noise"] else ""
+    return (
+        f"{row['measure']} {c['other']:,.{d}f} vs {c['base']:,.{d}f} {unit} "
+        f"(**{c['ratio']:.2f}x**, {verdict(row)}{noise})"
+    )
+
+
 def headline(results: dict, results_name: str) -> list[str]:
     """The headline ratios (oneloop / peers), each next to its absolute
     numbers, as Markdown bullet points. Used by benchmarks.md and, for a
@@ -324,6 +520,25 @@ def headline(results: dict, results_name: str) -> list[str]:
                     f"{r6['p50_ms']:.1f} ms p50 vs one query {one['p50_ms']:.1f} ms "
                     f"(**{r6['p50_ms'] / one['p50_ms']:.2f}x**)."
                 )
+    p3 = p3_rows(results)
+    for variant, label in P3_VARIANTS.items():
+        mine = [row for row in p3 if row["variant"] == variant]
+        if not mine:
+            continue
+        measured = [
+            row for row in mine if row["cmp"] and row["cmp"]["within"] is not None
+        ]
+        within = sum(row["cmp"]["within"] for row in measured)
+        title = (
+            'installed vs not (`"oneloop"` in INSTALLED_APPS, nothing else changed)'
+            if variant == "app"
+            else f"{label} (a separate figure, not installed vs not)"
+        )
+        out.append(
+            f"- **P3** {title}, against stock: "
+            + "; ".join(_p3_phrase(row) for row in mine)
+            + f". Within noise: {within} of {len(measured)}."
+        )
     p7 = results.get("P7", {})
     a = p7.get("asgiref", {}).get("to_sync", {}).get("median")
     b = p7.get("oneloop-bridge", {}).get("to_sync", {}).get("median")
@@ -414,6 +629,9 @@ def render(path: str, out_dir: str) -> str:
     configs = {}
     for r in results.get("http", []):
         configs.setdefault((r["system"], r["workers"]), r["config"])
+    for entry in results.get("P3", {}).get("wsgi", []):
+        for name, system in entry["systems"].items():
+            configs.setdefault((name, entry["workers"]), system["config"])
     lines += ["## Systems", ""]
     lines += _table(
         ["system", "workers", "configuration"],
@@ -430,11 +648,10 @@ def render(path: str, out_dir: str) -> str:
     )
     lines += [
         "All Django systems run the middleware and apps of `startproject` "
-        "(security, sessions, common, CSRF, auth, messages, clickjacking), "
-        "`DEBUG = False`, and Django's psycopg pool (or oneloop's) with "
-        "`min_size = max_size`, as Django's docs recommend instead of persistent "
-        "connections under ASGI.",
+        "(security, sessions, common, CSRF, auth, messages, clickjacking) and "
+        "`DEBUG = False`.",
         "",
+        PEERS,
     ]
 
     # P1
@@ -513,49 +730,90 @@ def render(path: str, out_dir: str) -> str:
             lines += [f"![P5](img/{stem}-p5.png)", ""]
 
     # P3
-    p3 = results.get("P3", {})
+    p3 = p3_rows(results)
     if p3:
-        lines += ["## P3 sync deployment cost", ""]
-        lat = p3.get("latency", {})
-        start = p3.get("startup", {})
-        lat_base = lat.get("stock-sync", {}).get("median")
-        start_base = start.get("stock", {}).get("median")
-        table = [
-            ("`first()` µs, no loop: stock", _fmt(lat_base, 1), "1.00x"),
-            *(
-                (
-                    f"`first()` µs, no loop: {label}",
-                    _fmt(lat.get(key, {}).get("median"), 1),
-                    _ratio(lat.get(key, {}).get("median"), lat_base),
-                )
-                for key, label in (
-                    ("stockapp-plain", "oneloop in INSTALLED_APPS, Django's ENGINE"),
-                    ("oneloop-plain", "oneloop installed and its ENGINE"),
-                )
-            ),
-            ("`manage.py check` s: stock", _fmt(start_base, 3), "1.00x"),
-            *(
-                (
-                    f"`manage.py check` s: {label}",
-                    _fmt(start.get(key, {}).get("median"), 3),
-                    _ratio(start.get(key, {}).get("median"), start_base),
-                )
-                for key, label in (
-                    ("stock+app", "oneloop in INSTALLED_APPS"),
-                    ("oneloop", "oneloop installed and its ENGINE"),
-                )
-            ),
+        lines += [
+            "## P3 sync deployment cost",
+            "",
+            "Noise is this run's own repeat spread: each system is measured "
+            "several times, and its spread is (largest - smallest sample) / "
+            "median. A ratio is **within noise** when it differs from 1.00x by "
+            "no more than the larger spread of the two systems compared. Values "
+            "are medians; the ratio is oneloop's value / stock's.",
+            "",
         ]
-        for w in sorted({r["workers"] for r in _http(results, "P4")}):
-            stock = _find(_http(results, "P4"), "wsgi", w)
-            ol = _find(_http(results, "P4"), "wsgi-oneloop", w)
-            if stock and ol:
-                table.append(
-                    (f"WSGI P4 req/s, {w} worker(s): stock → oneloop installed",
-                     f"{_fmt(stock.get('rps'))} → {_fmt(ol.get('rps'))}",
-                     _ratio(ol.get("rps"), stock.get("rps")))
-                )  # fmt: skip
-        lines += _table(["measure", "value", "x stock"], table)
+        if "wsgi" not in results.get("P3", {}):
+            lines += [
+                "This results file predates the side-by-side P3 rounds: its "
+                "`first()` samples are repeats inside one process per system, "
+                "its start-up samples consecutive runs of each system, and it "
+                "has no WSGI run with oneloop in INSTALLED_APPS; its WSGI figure "
+                "for oneloop's ENGINE is one P4 measurement against the `wsgi` "
+                "row of P4. The next suite run measures all of them in rounds.",
+                "",
+            ]
+        for variant, label in P3_VARIANTS.items():
+            mine = [row for row in p3 if row["variant"] == variant]
+            lines += [
+                '### Installed vs not: `"oneloop"` in INSTALLED_APPS, nothing '
+                "else changed"
+                if variant == "app"
+                else "### oneloop's ENGINE with no loop running (a separate "
+                "figure, not installed vs not)",
+                "",
+            ]
+            table = []
+            for row in mine:
+                c, d = row["cmp"], row["digits"]
+                if c is None:
+                    table.append((f"{row['measure']} ({row['unit']})", "-", "-",
+                                  "-", "-", "-", verdict(row)))  # fmt: skip
+                    continue
+                table.append((
+                    f"{row['measure']} ({row['unit']})",
+                    _fmt(c["base"], d), _fmt(c["other"], d),
+                    f"{c['ratio']:.2f}x", f"{(c['ratio'] - 1) * 100:+.1f} %",
+                    "-" if c["noise"] is None else f"{c['noise'] * 100:.1f} %",
+                    verdict(row)
+                    + (f"; {c['samples'][0]} + {c['samples'][1]} samples"
+                       if c["within"] is not None else "")
+                    + (f"; {row['note']}" if row["note"] else ""),
+                ))  # fmt: skip
+            lines += _table(
+                ["measure", "stock", label, "ratio", "difference",
+                 "noise (repeat spread)", "verdict"],
+                table,
+            )  # fmt: skip
+            measured = [r for r in mine if r["cmp"] and r["cmp"]["within"] is not None]
+            inside = [r["measure"] for r in measured if r["cmp"]["within"]]
+            outside = [
+                f"{r['measure']} ({r['cmp']['ratio']:.2f}x against a "
+                f"{r['cmp']['noise'] * 100:.1f} % spread)"
+                for r in measured
+                if not r["cmp"]["within"]
+            ]
+            missing = [r["measure"] for r in mine if r not in measured]
+            words = []
+            if inside:
+                words.append("Within noise: " + ", ".join(inside))
+            if outside:
+                words.append("Outside noise: " + ", ".join(outside))
+            if missing:
+                words.append("No verdict (see the table): " + ", ".join(missing))
+            if outside:
+                lead = "The promise (within noise) does not hold everywhere"
+            elif measured and missing:
+                lead = "The promise (within noise) holds for every figure measured"
+            elif measured:
+                lead = "The promise (within noise) holds"
+            else:
+                lead = "No verdict"
+            first = (
+                f"{lead} in this run."
+                if variant == "app"
+                else "Read the same way for oneloop's ENGINE."
+            )
+            lines += [" ".join([first, *(w + "." for w in words)]), ""]
 
     # P7
     p7 = results.get("P7", {})

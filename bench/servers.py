@@ -34,17 +34,16 @@ class System:
     app: str  # import path of the WSGI/ASGI application
     prefix: str  # URL prefix of its views: "/sync/" or "/async/"
     django_system: str = "stock"  # BENCH_SYSTEM for the Django ones
-    scenarios: tuple[str, ...] = ("P2", "P4", "P5", "P6")
+    scenarios: tuple[str, ...] = ("P2", "P4", "P5", "P6")  # () = P3 rounds only
     needs: tuple[str, ...] = field(default_factory=tuple)  # importable modules
 
     def config(self, workers: int, pool: int) -> str:
         """How this system is configured, in words, for the report."""
         if self.server == "gthread":
-            engine = (
-                "oneloop's ENGINE (sync path, no loop), its pool"
-                if self.django_system == "oneloop"
-                else "Django's psycopg pool"
-            )
+            engine = {
+                "oneloop": "oneloop's ENGINE (sync path, no loop), its pool",
+                "stock+app": "oneloop in INSTALLED_APPS, Django's psycopg pool",
+            }.get(self.django_system, "Django's psycopg pool")
             return (
                 f"gunicorn, {workers} gthread worker(s) x {pool} threads "
                 f"(one per pool connection), {engine} {pool}/worker"
@@ -85,9 +84,13 @@ SYSTEMS: dict[str, System] = {
                needs=("fastapi", "sqlalchemy")),
         System("raw", "raw ASGI + psycopg pool (floor)", "uvicorn",
                "bench.peers.raw_asgi:app", "/async/"),
-        # P3: the sync deployment with oneloop installed (its ENGINE, no loop).
-        System("wsgi-oneloop", "Django WSGI + oneloop installed", "gthread",
-               "bench.wsgi:application", "/sync/", "oneloop", scenarios=("P4",)),
+        # P3 only (no scenario of their own): measured in rounds beside "wsgi"
+        # on P4. The same project with "oneloop" in INSTALLED_APPS and nothing
+        # else changed (installed vs not), and with oneloop's ENGINE.
+        System("wsgi-app", "Django WSGI, oneloop in INSTALLED_APPS", "gthread",
+               "bench.wsgi:application", "/sync/", "stock+app", scenarios=()),
+        System("wsgi-oneloop", "Django WSGI, oneloop's ENGINE (no loop)", "gthread",
+               "bench.wsgi:application", "/sync/", "oneloop", scenarios=()),
     )
 }  # fmt: skip
 

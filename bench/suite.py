@@ -11,8 +11,12 @@ Scenarios, named as in the project's issue:
   ``afirst()`` vs oneloop ``afirst()`` vs raw psycopg; µs per call.
 * P2 IO-bound throughput: one query waiting 50 ms (``pg_sleep(0.05)``) per
   request at 10/100/500 clients; requests/s, p50/p99, server CPU per request.
-* P3 sync deployment cost: ``manage.py check`` start-up, sync ``first()`` and
-  WSGI P4 throughput with oneloop installed vs not.
+* P3 sync deployment cost: the same project with ``"oneloop"`` in
+  INSTALLED_APPS and nothing else changed, against stock: ``manage.py check``
+  start-up, sync ``first()`` with no loop, and WSGI (gunicorn gthread, same
+  pool) P4 throughput, measured in alternating rounds so that each ratio can
+  be set against the run's own repeat spread. oneloop's ENGINE with no loop
+  running is measured the same way, as a separate figure.
 * P4 CPU-bound: one indexed query for 20 rows + a template; requests/s.
 * P5 memory per in-flight request: server RSS with N slow requests in flight.
 * P6 fan-out: one request issuing 5 independent 50 ms queries.
@@ -33,6 +37,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -60,10 +65,18 @@ class Mode:
     p1_repeats: int
     p7_calls: int
     p3_startups: int
+    p3_rounds: int  # P3 WSGI: fresh-server P4 measurements per system
 
 
-QUICK = Mode("quick", (1,), (10, 100), 2, 1, 50, 4, 100, 500, 3, 2000, 3)
-FULL = Mode("full", (1, 2), (10, 100, 500), 6, 2, 50, 4, 500, 2000, 5, 5000, 5)
+QUICK = Mode("quick", (1,), (10, 100), 2, 1, 50, 4, 100, 500, 3, 2000, 3, 3)
+FULL = Mode("full", (1, 2), (10, 100, 500), 6, 2, 50, 4, 500, 2000, 5, 5000, 5, 3)
+
+P3_LATENCY = ("stock-sync", "stockapp-plain", "oneloop-plain")
+P3_STARTUP = ("stock", "stock+app", "oneloop")
+"""P3's in-process variants, in the same order: stock; ``"oneloop"`` in
+INSTALLED_APPS and nothing else changed; oneloop's ENGINE (no loop running)."""
+P3_WSGI = ("wsgi", "wsgi-app", "wsgi-oneloop")
+"""P3's WSGI systems, the stock baseline first."""
 
 P1_SYSTEMS = (
     "stock-sync",
@@ -95,8 +108,9 @@ def _command_output(cmd: list[str]) -> str:
     return (done.stdout + done.stderr).strip()
 
 
-def machine(target: Target) -> dict[str, Any]:
-    """What the numbers were measured on."""
+def machine(target: Target | None = None) -> dict[str, Any]:
+    """What the numbers were measured on (with PostgreSQL's version when
+    ``target`` is given). Every results file in bench/results carries it."""
     cpu_model = ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
@@ -108,14 +122,15 @@ def machine(target: Target) -> dict[str, Any]:
         pass
     import psutil
 
-    pg_version = ""
-    try:
-        import psycopg
+    pg_version = None
+    if target is not None:
+        try:
+            import psycopg
 
-        with psycopg.connect(target.dsn) as conn:
-            pg_version = conn.execute("SHOW server_version").fetchone()[0]
-    except Exception as exc:  # reported, not fatal
-        pg_version = f"unknown ({exc})"
+            with psycopg.connect(target.dsn) as conn:
+                pg_version = conn.execute("SHOW server_version").fetchone()[0]
+        except Exception as exc:  # reported, not fatal
+            pg_version = f"unknown ({exc})"
     wrk_version = _command_output(["wrk", "-v"]).splitlines()
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -161,19 +176,44 @@ def run_inproc(mode: Mode, target: Target) -> dict[str, Any]:
         out["P7"][system] = measure(
             "crossing", system, target, calls=mode.p7_calls, repeats=mode.p1_repeats
         )
-    _log("P3 sync latency and manage.py start-up")
-    out["P3"]["latency"] = {
-        system: measure(
-            "latency", system, target, calls=mode.p1_calls, repeats=mode.p1_repeats
-        )
-        for system in ("stock-sync", "stockapp-plain", "oneloop-plain")
-    }
-    out["P3"]["startup"] = {
-        system: _startup(system, target, mode.p3_startups)
-        for system in ("stock", "stock+app", "oneloop")
-    }
+    _log("P3 sync latency and manage.py start-up, in alternating rounds")
+
+    def latency(system: str) -> float | str:
+        r = measure("latency", system, target, calls=mode.p1_calls, repeats=1)
+        return r.get("median", r.get("error", "no figure"))
+
+    out["P3"]["latency"] = _rounds(list(P3_LATENCY), mode.p1_repeats, latency)
+    out["P3"]["startup"] = _rounds(
+        list(P3_STARTUP), mode.p3_startups, lambda s: _startup_once(s, target)
+    )
     out["duplication"] = _duplication()
     return out
+
+
+def _rounds(
+    keys: list[str], rounds: int, once: Callable[[str], float | str]
+) -> dict[str, dict[str, Any]]:
+    """``rounds`` samples of each key, taken in rounds (every key once per
+    round, the order rotated each round) so that drift over the run touches
+    every key alike. ``once`` returns a number, or an error text that ends
+    that key's sampling."""
+    samples: dict[str, list[float]] = {key: [] for key in keys}
+    errors: dict[str, str] = {}
+    for i in range(rounds):
+        for key in keys[i % len(keys) :] + keys[: i % len(keys)]:
+            if key in errors:
+                continue
+            value = once(key)
+            if isinstance(value, str):
+                errors[key] = value
+            else:
+                samples[key].append(value)
+    return {
+        key: {"error": errors[key]}
+        if key in errors
+        else {"median": statistics.median(samples[key]), "samples": samples[key]}
+        for key in keys
+    }
 
 
 def _duplication() -> dict[str, Any]:
@@ -188,26 +228,23 @@ def _duplication() -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def _startup(django_system: str, target: Target, times: int) -> dict[str, Any]:
-    """Seconds for ``django-admin check`` (interpreter start, settings, apps,
-    checks), median of ``times`` runs."""
+def _startup_once(django_system: str, target: Target) -> float | str:
+    """Seconds for one ``django-admin check`` (interpreter start, settings,
+    apps, checks), or the error it ended with."""
     env = {
         **os.environ,
         **target.env(),
         "BENCH_SYSTEM": django_system,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
     }
-    samples = []
-    for _ in range(times):
-        start = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "django", "check"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        if done.returncode != 0:
-            return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
-        samples.append(time.perf_counter() - start)
-    return {"median": statistics.median(samples), "samples": samples}
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if done.returncode != 0:
+        return (done.stderr.strip().splitlines() or ["failed"])[-1]
+    return time.perf_counter() - start
 
 
 def _settle(server: Server, limit: float = 15) -> None:
@@ -281,6 +318,8 @@ def run_http(
         pool = max(1, pool_total // workers)
         for name in systems:
             system = SYSTEMS[name]
+            if not system.scenarios:  # measured by run_p3_wsgi only
+                continue
             base = {
                 "system": name,
                 "label": system.label,
@@ -315,6 +354,55 @@ def run_http(
     return rows
 
 
+def run_p3_wsgi(
+    mode: Mode, target: Target, systems: list[str], pool_total: int, save: Any
+) -> list[dict[str, Any]]:
+    """P3's WSGI comparison: stock ``wsgi`` beside the same deployment with
+    oneloop in INSTALLED_APPS (and with oneloop's ENGINE), same gunicorn
+    gthread configuration and pool, P4 at ``p4_clients``. Each round starts a
+    fresh server of every system in turn (rotated order) and measures it
+    once, so each system has ``p3_rounds`` samples taken side by side. One
+    server runs at a time: the database has room for one system's pool."""
+    names = [name for name in P3_WSGI if name in systems]
+    if P3_WSGI[0] not in names or len(names) < 2:
+        return []
+    out: list[dict[str, Any]] = []
+    for workers in mode.workers:
+        pool = max(1, pool_total // workers)
+        entry: dict[str, Any] = {
+            "workers": workers,
+            "pool_per_worker": pool,
+            "clients": mode.p4_clients,
+            "rounds": mode.p3_rounds,
+            "systems": {
+                name: {
+                    "label": SYSTEMS[name].label,
+                    "config": SYSTEMS[name].config(workers, pool),
+                    "rows": [],
+                }
+                for name in names
+            },
+        }
+        out.append(entry)
+        for i in range(mode.p3_rounds):
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                mine = entry["systems"][name]
+                if "error" in mine:
+                    continue
+                server = Server(SYSTEMS[name], workers, pool, target)
+                _log(f"P3 {name} x{workers}: round {i + 1}/{mode.p3_rounds}")
+                try:
+                    server.start()
+                    mine["rows"] += _scenario_http(server, mode, "P4")
+                except Exception as exc:  # recorded; the others still run
+                    mine["error"] = f"{type(exc).__name__}: {exc}"
+                    _log(f"P3 {name} x{workers}: error {exc}")
+                finally:
+                    server.stop()
+        save(out)
+    return out
+
+
 def run(mode: Mode, systems: list[str] | None = None, pool_total: int = 80) -> str:
     """Run the suite; return the path of the results file."""
     if not wrk_available():
@@ -346,6 +434,12 @@ def run(mode: Mode, systems: list[str] | None = None, pool_total: int = 80) -> s
     results.update(run_inproc(mode, target))
     save([])
     run_http(mode, target, systems, pool_total, save)
+
+    def save_p3(entries: list[dict[str, Any]]) -> None:
+        results["P3"]["wsgi"] = entries
+        save(results["http"])
+
+    run_p3_wsgi(mode, target, systems, pool_total, save_p3)
     results["machine"]["loadavg_at_end"] = os.getloadavg()
     save(results["http"])
     _log(f"results: {os.path.relpath(path, ROOT)}")

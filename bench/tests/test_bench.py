@@ -5,13 +5,15 @@ Run with ``python -m pytest bench/tests``; they need no server.
 
 from __future__ import annotations
 
+import os
 import textwrap
 
 import pytest
 
 from bench.duplication import twins_in_file
 from bench.load import _ms, parse_wrk
-from bench.report import _best, _clean, headline
+from bench.report import _best, _clean, headline, p3_rows, spread, verdict, versus
+from bench.suite import _rounds
 
 WRK_OUTPUT = textwrap.dedent(
     """\
@@ -97,3 +99,118 @@ def test_twins_are_async_siblings_only(tmp_path) -> None:
         )
     )
     assert twins_in_file(str(source)) == [{"name": "aget", "lines": 2}]
+
+
+# --- P3: installed vs not, against the run's own noise ------------------------
+
+
+def test_spread_is_the_min_max_range_over_the_median() -> None:
+    assert spread([90.0, 100.0, 110.0]) == pytest.approx(0.2)
+    assert spread([100.0]) is None
+
+
+def test_versus_is_within_noise_when_the_ratio_stays_inside_the_spread() -> None:
+    inside = versus([100.0, 95.0, 105.0], [103.0, 101.0, 104.0])
+    assert inside["ratio"] == pytest.approx(1.03)
+    assert inside["noise"] == pytest.approx(0.10)
+    assert inside["within"] is True
+    outside = versus([100.0, 99.0, 101.0], [120.0, 119.0, 121.0])
+    assert outside["within"] is False
+    assert versus([100.0], [120.0])["within"] is None  # one sample: unknown
+
+
+def _p3_results() -> dict:
+    def rows(*rps: float) -> list[dict]:
+        return [_row("x", r, scenario="P4", clients=50) for r in rps]
+
+    def system(*rps: float) -> dict:
+        return {"label": "", "config": "gunicorn", "rows": rows(*rps)}
+
+    return {
+        "P3": {
+            "latency": {
+                "stock-sync": {"median": 400.0, "samples": [390.0, 400.0, 410.0]},
+                "stockapp-plain": {"median": 404.0, "samples": [398.0, 404.0, 409.0]},
+                "oneloop-plain": {"median": 440.0, "samples": [438.0, 440.0, 442.0]},
+            },
+            "startup": {
+                "stock": {"median": 0.36, "samples": [0.35, 0.36, 0.37]},
+                "stock+app": {"median": 0.43, "samples": [0.42, 0.43, 0.44]},
+                "oneloop": {"median": 0.46, "samples": [0.45, 0.46, 0.47]},
+            },
+            "wsgi": [
+                {
+                    "workers": 1,
+                    "pool_per_worker": 80,
+                    "clients": 50,
+                    "rounds": 3,
+                    "systems": {
+                        "wsgi": system(300, 290, 310),
+                        "wsgi-app": system(305, 295, 298),
+                        # one round failed requests: left out of the samples
+                        "wsgi-oneloop": {
+                            **system(450, 460),
+                            "rows": [
+                                *rows(450, 460),
+                                _row("x", 900, errors=500, scenario="P4"),
+                            ],
+                        },
+                    },
+                }
+            ],
+        }
+    }
+
+
+def test_p3_compares_installed_vs_not_side_by_side_against_stock() -> None:
+    rows = {(r["variant"], r["measure"]): r for r in p3_rows(_p3_results())}
+    wsgi = rows[("app", "WSGI P4 at 1 worker(s)")]
+    assert wsgi["cmp"]["base"] == 300 and wsgi["cmp"]["other"] == 298
+    assert verdict(wsgi) == "within noise"
+    assert verdict(rows[("app", "`first()` with no loop")]) == "within noise"
+    assert verdict(rows[("app", "`manage.py check`")]) == "outside noise, slower"
+    engine = rows[("engine", "WSGI P4 at 1 worker(s)")]
+    assert engine["cmp"]["samples"] == [3, 2]
+    assert verdict(engine) == "outside noise, faster"
+
+
+def test_headline_says_whether_each_p3_ratio_is_within_noise() -> None:
+    text = "\n".join(headline(_p3_results(), "x.json"))
+    assert 'installed vs not (`"oneloop"` in INSTALLED_APPS' in text
+    assert "WSGI P4 at 1 worker(s) 298 vs 300 req/s (**0.99x**, within noise" in text
+    assert "`manage.py check` 0.430 vs 0.360 s (**1.19x**, outside noise" in text
+    assert "Within noise: 2 of 3." in text
+
+
+def test_p3_without_side_by_side_wsgi_says_so() -> None:
+    results = _p3_results()
+    del results["P3"]["wsgi"]
+    rows = [r for r in p3_rows(results) if r["variant"] == "app"]
+    assert rows[-1]["cmp"] is None
+    assert verdict(rows[-1]) == "not measured in this results file"
+
+
+def test_rounds_rotate_the_order_and_stop_a_failing_key() -> None:
+    calls: list[str] = []
+
+    def once(key: str) -> float | str:
+        calls.append(key)
+        return "boom" if key == "c" and len(calls) > 3 else float(len(calls))
+
+    out = _rounds(["a", "b", "c"], 3, once)
+    assert calls[:3] == ["a", "b", "c"] and calls[3:5] == ["b", "c"]
+    assert out["c"] == {"error": "boom"}
+    assert out["a"]["samples"] == [1.0, 6.0, 7.0]
+
+
+def test_newest_picks_suite_files_by_the_date_in_their_name(
+    tmp_path, monkeypatch
+) -> None:
+    import bench.report as report
+
+    for name in ("full-20260101-000000.json", "quick-20250101-000000.json",
+                 "cache-20270101-000000.json"):  # fmt: skip
+        (tmp_path / name).write_text("{}")
+    monkeypatch.setattr(report, "RESULTS_DIR", str(tmp_path))
+    assert os.path.basename(report.newest()) == "full-20260101-000000.json"
+    assert os.path.basename(report.newest("cache")) == "cache-20270101-000000.json"
