@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the suite, write JSON, table and plots")
     size = run.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="about 2 minutes (default)")
+    size.add_argument("--quick", action="store_true", help="a few minutes (default)")
     size.add_argument("--full", action="store_true", help="at most 20 minutes")
     run.add_argument(
         "--systems", help="comma-separated subset of systems (default: all)"

@@ -1,7 +1,8 @@
 """The benchmark suite (P1..P7): every system side by side in one run.
 
-``python -m bench run --quick`` (about 2 minutes, one worker process) or
-``--full`` (at most 20 minutes, 1 then 2 worker processes). Results go to
+``bash bench/run.sh --quick`` (set-up, then ``python -m bench run --quick``:
+a few minutes, one worker process) or ``--full`` (at most 20 minutes, 1 then
+2 worker processes). Results go to
 ``bench/results/<mode>-<date>.json``; the report (Markdown table and plots) to
 ``docs/`` for a full run and next to the JSON for a quick one.
 
