@@ -2,7 +2,10 @@
 
 import asyncio
 import importlib
+import re
 import threading
+from pathlib import Path
+from types import ModuleType
 
 from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync
 from asgiref.sync import sync_to_async as asgiref_sync_to_async
@@ -77,3 +80,65 @@ def test_thread_sensitive_sync_to_async_under_async_to_sync_comes_back_to_the_ta
     assert sensitive == (threading.get_ident(), scope)
     assert insensitive[0] != threading.get_ident()
     assert insensitive[1] is None
+
+
+# -- docs/patches.md lists every patch -----------------------------------------
+
+PATCHES_PAGE = Path(__file__).resolve().parents[1] / "docs" / "patches.md"
+CODE = re.compile(r"`([^`]+)`")
+NAME = re.compile(r"[A-Za-z_][\w.]*")
+
+
+def _table() -> list[tuple[str, set[str], set[str]]]:
+    """(row number, modules, attributes) of each row of the page's table:
+    the code names of its Module and Attribute columns."""
+    rows = []
+    for line in PATCHES_PAGE.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].isdigit():
+            modules, attributes = (
+                {name for name in CODE.findall(cell) if NAME.fullmatch(name)}
+                for cell in cells[1:3]
+            )
+            rows.append((cells[0], modules, attributes))
+    return rows
+
+
+def _names(owner, attribute, modules):
+    """How the table names a patch: (module, attribute as written)."""
+    if isinstance(owner, ModuleType):
+        return {(owner.__name__, attribute)}
+    if isinstance(owner, type):
+        return {(owner.__module__, f"{owner.__qualname__}.{attribute}")}
+    # An object such as django.db.connections: named by its module global.
+    return {
+        (module, f"{name}.{attribute}")
+        for module in modules
+        for name, value in vars(importlib.import_module(module)).items()
+        if value is owner
+    }
+
+
+def test_patches_page_lists_every_patch_install_applies():
+    assert patches.installed()
+    rows = _table()
+    assert rows, "no table rows found in docs/patches.md"
+    modules = {module for _, row_modules, _ in rows for module in row_modules}
+    used: set[tuple[str, str, str]] = set()  # (row, module, attribute)
+    missing = []
+    for owner, attribute, _ in patches._applied:
+        names = _names(owner, attribute, modules)
+        found = {
+            (number, module, name)
+            for number, row_modules, row_attributes in rows
+            for module, name in names
+            if module in row_modules and name in row_attributes
+        }
+        if not found:
+            missing.append(sorted(names) or f"{owner!r}.{attribute}")
+        used |= found
+    assert not missing, f"docs/patches.md has no row for: {missing}"
+    # And no row names something install() does not patch.
+    for number, row_modules, row_attributes in rows:
+        assert row_modules == {m for n, m, _ in used if n == number}, number
+        assert row_attributes == {a for n, _, a in used if n == number}, number
