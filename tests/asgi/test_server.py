@@ -359,8 +359,27 @@ async def test_offloaded_blocking_call_leaves_the_loop_free(server):
 
 
 async def test_static_files_handler_wraps_the_handler(server):
+    """``/static/`` is served by Django's ``ASGIStaticFilesHandler`` itself,
+    as in stock Django: the file is opened and read in worker threads (disk
+    IO, which blocks) and that request's signals and closing run in a thread
+    too (see docs/asgi.md). Every other request reaches oneloop's handler,
+    on the loop as before."""
     async with client(server) as http:
+        loop_thread = (await http.get("/loop-thread/")).json()["thread"]
         css = await http.get("/static/asgiproject/site.css")
         assert css.status_code == 200
         assert "teal" in css.text
         assert (await http.get("/fast/")).text == "fast"
+        if not server.on_loop:
+            return
+        # The static request's request_finished ran in a thread (it may
+        # still be closing when its response has arrived).
+        deadline = time.monotonic() + 5
+        while True:
+            finished = (await http.get("/finished/")).json()["threads"]
+            if any(thread != loop_thread for thread in finished):
+                break
+            assert time.monotonic() < deadline, finished
+            await asyncio.sleep(0.05)
+        body = (await http.get("/sync-thread/")).json()
+    assert (body["thread"], body["request_started"]) == (loop_thread, loop_thread)
