@@ -37,14 +37,30 @@ must carry one of these markers after ``python``; an unmarked block fails
     The ``conftest.py`` of the page's ``pytest`` samples: written next to
     each of them. A page with a ``conftest`` block must have a ``pytest``
     block.
+
+Other blocks: each command of a ```` ```sh ```` block is checked without
+running it (Python entry points answer ``--help`` and list every flag shown,
+shell scripts pass ``sh -n``/``bash -n`` and handle every flag, see
+``test_shell_command_exists_and_takes_the_flags_shown``); the
+```` ```ini ```` block of scale-out.md is parsed; ```` ```text ```` and bare
+fences hold output and diagrams. A block in any other language fails.
+
+Besides the samples: ``docs/errors.md`` must quote every message the package
+raises or logs (``test_errors_page_quotes_every_message_oneloop_raises``).
 """
 
 from __future__ import annotations
 
 import ast
+import configparser
+import functools
+import importlib.util
+import os
 import re
+import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -407,3 +423,230 @@ def test_errors_page_quotes_every_message_oneloop_raises() -> None:
         "docs/errors.md does not quote these messages (quote each as the code "
         "words it, with when it happens and what to do):\n" + "\n".join(missing)
     )
+
+
+# -- shell commands: each one exists and takes the flags it shows --------------
+
+SH_FENCE = re.compile(r"^```sh\n(.*?)^```", re.M | re.S)
+FENCE_LANGUAGES = {"python", "sh", "ini", "text", ""}  # "": program output
+PYTHONS = {"python", "python3", ".venv/bin/python"}
+CONSOLE_SCRIPTS = {"uvicorn", "gunicorn", "pytest", "nox"}
+# Entry points known to print their usage for --help and exit, doing nothing
+# else: the only ones this test runs. A command the docs show that is not
+# here fails the test; check that its --help is harmless, then add it.
+HELP_ENTRY_POINTS = {
+    "bench",
+    "bench.soak",
+    "compat",
+    "pytest",
+    "uvicorn",
+    "gunicorn",
+    "examples/bookshop/demo.py",
+}
+# In the [bench] extra only, so possibly not installed where the tests run.
+OPTIONAL_PROGRAMS = {"gunicorn"}
+ENV_ASSIGNMENT = re.compile(r"[A-Z_][A-Z0-9_]*=.*")
+# Where the project reads its environment variables.
+SOURCE_DIRS = ("oneloop", "tests", "bench", "compat", "examples", "scripts")
+
+
+def shell_commands() -> list[tuple[str, int, list[str]]]:
+    """(page, line, words) of every command of the docs' ```` ```sh ```` blocks,
+    with continuation lines joined and comments dropped."""
+    found = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for match in SH_FENCE.finditer(text):
+            first = text.count("\n", 0, match.start(1)) + 1
+            command, start = "", first
+            for offset, line in enumerate(match.group(1).splitlines()):
+                if not command:
+                    start = first + offset
+                if line.rstrip().endswith("\\"):
+                    command += line.rstrip()[:-1] + " "
+                    continue
+                words = shlex.split(command + line, comments=True)
+                command = ""
+                if words:
+                    found.append((str(page.relative_to(ROOT)), start, words))
+    return found
+
+
+SHELL_COMMANDS = shell_commands()
+
+
+def _flags(args: list[str]) -> list[str]:
+    return [arg.split("=")[0] for arg in args if arg.startswith("-")]
+
+
+def _leading(args: list[str]) -> list[str]:
+    """The positional words before the first flag: subcommands, paths."""
+    words = []
+    for arg in args:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    return words
+
+
+@functools.cache
+def _help(entry: str, leading: tuple[str, ...]) -> str:
+    """The --help output of a script (``path.py``) or ``python -m`` module."""
+    assert entry in HELP_ENTRY_POINTS, (
+        f"{entry}: not in HELP_ENTRY_POINTS; check that its --help only prints "
+        "usage, then add it"
+    )
+    if entry in OPTIONAL_PROGRAMS and importlib.util.find_spec(entry) is None:
+        pytest.skip(f"{entry} is not installed here")
+    program = [str(ROOT / entry)] if entry.endswith(".py") else ["-m", entry]
+    result = subprocess.run(
+        [sys.executable, *program, *leading, "--help"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "usage" in output.lower(), output[-3000:]
+    return output
+
+
+def _check_entry_point(entry: str, args: list[str]) -> None:
+    """``entry`` runs and lists every flag of ``args`` in its --help."""
+    leading = _leading(args)
+    for word in leading:
+        if "/" in word:
+            assert (ROOT / word).exists(), f"{word} does not exist"
+    usage = _help(entry, tuple(leading))
+    for flag in _flags(args):
+        assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", usage), (
+            f"{entry} {' '.join(leading)} --help does not list {flag}"
+        )
+
+
+def _forwards(script: Path) -> list[tuple[str, list[str]]]:
+    """What a shell script hands its arguments (``"$@"``) to: (entry point,
+    leading words) for a Python script or a ``-m`` module."""
+    found = []
+    for line in script.read_text(encoding="utf-8").splitlines():
+        if '"$@"' not in line or line.lstrip().startswith("#"):
+            continue
+        words = shlex.split(line)
+        before = words[: words.index("$@")]
+        for i, word in enumerate(before):
+            if word.endswith(".py"):
+                found.append((word, before[i + 1 :]))
+            elif word == "-m" and i + 1 < len(before):
+                found.append((before[i + 1], before[i + 2 :]))
+    return found
+
+
+def _check_shell_script(shell: str, path: str, args: list[str]) -> None:
+    """The script parses (``sh -n`` / ``bash -n``) and handles every flag
+    shown: its own code names it, or it passes it on to a program whose
+    --help lists it."""
+    script = ROOT / path
+    assert script.is_file(), f"{path} does not exist"
+    shebang = script.read_text(encoding="utf-8").partition("\n")[0]
+    assert shell == "bash" or "bash" not in shebang, f"{path} is a bash script"
+    subprocess.run([shell, "-n", str(script)], check=True, timeout=30)
+    code = "\n".join(
+        line
+        for line in script.read_text(encoding="utf-8").splitlines()
+        if not line.lstrip().startswith("#")
+    )
+    targets = _forwards(script)
+    for flag in _flags(args):
+        if re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", code):
+            continue
+        assert targets, f"{path} neither handles nor passes on {flag}"
+        for entry, leading in targets:
+            _check_entry_point(entry, [*leading, flag])
+
+
+@functools.cache
+def _project_source() -> str:
+    return "\n".join(
+        path.read_text(encoding="utf-8")
+        for name in SOURCE_DIRS
+        for pattern in ("*.py", "*.sh")
+        for path in (ROOT / name).rglob(pattern)
+    )
+
+
+def _check_pip_install(args: list[str]) -> None:
+    """``pip install "django-oneloop[extra,...]"`` names this project and
+    extras it declares."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    extras = set(project["project"]["optional-dependencies"])
+    assert args[0] == "install"
+    for requirement in args[1:]:
+        match = re.fullmatch(r"([\w.-]+)(?:\[([\w,-]+)\])?", requirement)
+        assert match and match.group(1) == project["project"]["name"], requirement
+        named = set(filter(None, (match.group(2) or "").split(",")))
+        assert named <= extras, f"unknown extras: {named - extras}"
+
+
+@pytest.mark.parametrize(
+    "page,line,words",
+    SHELL_COMMANDS,
+    ids=[f"{page}:{line}" for page, line, _ in SHELL_COMMANDS],
+)
+def test_shell_command_exists_and_takes_the_flags_shown(
+    page: str, line: int, words: list[str]
+) -> None:
+    """Checked without running the command: Python entry points answer
+    --help (listing each flag shown), shell scripts pass ``sh -n`` / ``bash
+    -n`` and handle each flag, environment variables are read by the project,
+    ``pip install`` names this project's extras."""
+    words = list(words)
+    while ENV_ASSIGNMENT.fullmatch(words[0]):
+        name = words.pop(0).split("=")[0]
+        assert name in _project_source(), f"nothing reads {name}"
+    program, *args = words
+    if program == "pip":
+        _check_pip_install(args)
+    elif program in ("sh", "bash"):
+        _check_shell_script(program, args[0], args[1:])
+    elif program in PYTHONS:
+        entry, rest = (args[1], args[2:]) if args[0] == "-m" else (args[0], args[1:])
+        _check_entry_point(entry, rest)
+    elif program in CONSOLE_SCRIPTS:
+        _check_entry_point(program, args)
+    elif (ROOT / program).is_file():
+        assert os.access(ROOT / program, os.X_OK), f"{program} is not executable"
+        shebang = (ROOT / program).read_text(encoding="utf-8").partition("\n")[0]
+        _check_shell_script("bash" if "bash" in shebang else "sh", program, args)
+    else:
+        raise AssertionError(f"{page}:{line}: no check for {program!r}")
+
+
+def test_every_fenced_block_is_a_language_these_tests_check() -> None:
+    for page in PAGES:
+        opening = None
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines()):
+            if not line.startswith("```"):
+                continue
+            if opening is None:
+                opening = line[3:].split()[0] if line[3:].split() else ""
+                assert opening in FENCE_LANGUAGES, (
+                    f"{page.name}:{number + 1}: ```{opening} blocks are not checked"
+                )
+            else:
+                opening = None
+
+
+def test_pgbouncer_ini_block_has_the_settings_the_scale_out_test_runs() -> None:
+    text = (DOCS / "scale-out.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"^```ini\n(.*?)^```", text, re.M | re.S)
+    config = configparser.ConfigParser()
+    config.read_string(block)
+    assert config.sections() == ["databases", "pgbouncer"]
+    assert config["pgbouncer"]["pool_mode"] == "transaction"
+    for dsn in config["databases"].values():
+        params = dict(pair.split("=", 1) for pair in dsn.split())
+        assert {"host", "port", "dbname"} <= set(params), dsn
+    # The pgbouncer.ini that tests/examples/test_scale_out.py writes sets every
+    # [pgbouncer] key the page shows.
+    source = (ROOT / "tests" / "examples" / "test_scale_out.py").read_text(
+        encoding="utf-8"
+    )
+    tested = source.split("[pgbouncer]\n", 1)[1].split('"""', 1)[0]
+    assert set(config["pgbouncer"]) <= set(re.findall(r"^(\w+) =", tested, re.M))
