@@ -1,6 +1,6 @@
 """Compare oneloop's ASGI handler with stock Django ASGI and stock WSGI.
 
-    python -m bench.asgi_compare [--seconds 5] [--connections 50]
+    python -m bench.asgi_compare [--seconds 5] [--connections 50] [--no-save]
 
 All three serve the same project (``tests.asgi.project``) on one worker
 process, on 127.0.0.1, against one PostgreSQL database this script creates
@@ -15,6 +15,13 @@ and drops:
 Stock systems run with ``ONELOOP_ASGI_STOCK=1``: Django's own PostgreSQL
 backend and pool, no ``oneloop`` app. Every run is bounded (``--seconds``
 per system, one 200-request burst). Compare systems only within one run.
+
+This is not the benchmark suite's P4 (``python -m bench run``): another
+project (the ASGI tests' one, with the admin, DRF and staticfiles
+installed), another view (one row, no template), a pool of at most 30
+connections opened on demand, and 50 gthread threads. The results go to
+``bench/results/asgi-<date>.json`` and the tables of docs/asgi.md (see
+``bench.pages``).
 """
 
 from __future__ import annotations
@@ -22,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +39,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from bench.load import wrk
 from bench.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,16 +51,22 @@ PG = {
 }
 POOL_MAX = "30"
 
+GTHREAD_THREADS = 50
+VIEW = "/one-query/?n=7"
+SLEEP = 2.0
 SYSTEMS = {
-    "oneloop ASGI (uvicorn)": (
+    "oneloop-asgi": (
+        "oneloop ASGI (uvicorn, uvloop)",
         ["-m", "uvicorn", "tests.asgi.project.asgi_plain:application"],
         {},
     ),
-    "stock Django ASGI (uvicorn)": (
+    "stock-asgi": (
+        "stock Django ASGI (uvicorn, uvloop)",
         ["-m", "uvicorn", "tests.asgi.project.asgi_stock:application"],
         {"ONELOOP_ASGI_STOCK": "1"},
     ),
-    "stock Django WSGI (gunicorn gthread 50)": (
+    "stock-wsgi": (
+        f"stock Django WSGI (gunicorn gthread, {GTHREAD_THREADS} threads)",
         ["-m", "gunicorn", "tests.asgi.project.wsgi:application"],
         {"ONELOOP_ASGI_STOCK": "1"},
     ),
@@ -115,7 +128,7 @@ class Server:
                 "-k",
                 "gthread",
                 "--threads",
-                "50",
+                str(GTHREAD_THREADS),
             ]
         else:
             args = [
@@ -168,37 +181,6 @@ class Server:
                 self.process.wait(5)
 
 
-def run_wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
-    output = subprocess.run(
-        [
-            "wrk",
-            "--latency",
-            "-t",
-            "1",
-            "-c",
-            str(connections),
-            "-d",
-            f"{seconds}s",
-            "--timeout",
-            "10s",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 30,
-    ).stdout
-    units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
-    for pct in ("50", "99"):
-        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)", output, re.M)
-        value, unit = match.groups()
-        result[f"p{pct}_ms"] = float(value) * units[unit]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    result["errors"] = int(errors.group(1)) if errors else 0
-    return result
-
-
 async def _in_flight(server: Server, count: int, seconds: float) -> dict[str, int]:
     """Hold ``count`` requests in flight, sample the server, let them end."""
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
@@ -221,46 +203,90 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--in-flight", type=int, default=200)
+    parser.add_argument(
+        "--no-save", action="store_true", help="print only: no results file, no page"
+    )
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed for the throughput figures: apt-get install wrk")
+    throughput, memory = [], []
     create_database()
     try:
         print(
             f"1-query sync view, wrk -c {options.connections} "
             f"-d {options.seconds}s, one worker process"
         )
-        for name, (args, extra) in SYSTEMS.items():
+        for key, (label, args, extra) in SYSTEMS.items():
             server = Server(args, extra)
             try:
-                run_wrk(f"{server.url}/one-query/?n=7", options.connections, 1)
-                result = run_wrk(
-                    f"{server.url}/one-query/?n=7", options.connections, options.seconds
+                wrk(f"{server.url}{VIEW}", options.connections, 1)  # warm-up
+                result = wrk(
+                    f"{server.url}{VIEW}", options.connections, options.seconds
                 )
             finally:
                 server.stop()
+            failed = result.get("socket_errors", 0) + result.get("non_2xx", 0)
+            throughput.append(
+                {"system": key, "label": label, **result, "failed": failed}
+            )
             print(
-                f"  {name:42} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.1f}"
-                f" ms  p99 {result['p99_ms']:6.1f} ms  errors {result['errors']}"
+                f"  {label:48} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.1f}"
+                f" ms  p99 {result['p99_ms']:6.1f} ms  failed {failed}"
             )
         print(f"\nmemory with {options.in_flight} requests in flight (pg_sleep(2))")
-        for name in list(SYSTEMS)[:2]:
-            server = Server(*SYSTEMS[name])
+        for key in ("oneloop-asgi", "stock-asgi"):
+            label, args, extra = SYSTEMS[key]
+            server = Server(args, extra)
             try:
-                run_wrk(f"{server.url}/one-query/?n=7", 10, 1)
+                wrk(f"{server.url}{VIEW}", 10, 1)
                 idle = server.status()
-                busy = asyncio.run(_in_flight(server, options.in_flight, 2.0))
+                busy = asyncio.run(_in_flight(server, options.in_flight, SLEEP))
             finally:
                 server.stop()
             growth = busy["VmRSS"] - idle["VmRSS"]
+            memory.append({
+                "system": key, "label": label,
+                "idle_rss_kib": idle["VmRSS"], "busy_rss_kib": busy["VmRSS"],
+                "kib_per_request": growth / options.in_flight,
+                "idle_threads": idle["Threads"], "busy_threads": busy["Threads"],
+                "ok": busy["ok"],
+            })  # fmt: skip
             print(
-                f"  {name:42} RSS idle {idle['VmRSS'] / 1024:6.1f} MiB, in flight "
+                f"  {label:48} RSS idle {idle['VmRSS'] / 1024:6.1f} MiB, in flight "
                 f"{busy['VmRSS'] / 1024:6.1f} MiB (+{growth / options.in_flight:5.1f}"
                 f" KiB/request), threads {idle['Threads']} -> {busy['Threads']}, "
                 f"{busy['ok']}/{options.in_flight} ok"
             )
     finally:
         drop_database()
+    if options.no_save:
+        return
+    from bench import pages
+    from bench.db import Target
+
+    target = Target("postgresql", PG["host"], int(PG["port"]), PG["user"], "postgres")
+    path = pages.save(
+        "asgi",
+        {
+            "params": {
+                "view": VIEW,
+                "connections": options.connections,
+                "seconds": options.seconds,
+                "in_flight": options.in_flight,
+                "sleep_s": SLEEP,
+                "pool_max": int(POOL_MAX),
+                "gthread_threads": GTHREAD_THREADS,
+                "middleware": "startproject's",
+            },
+            "throughput": throughput,
+            "memory": memory,
+        },
+        target,
+    )
+    page = pages.render_page("asgi", path)
+    print(
+        "results:", os.path.relpath(path, ROOT), "table:", os.path.relpath(page, ROOT)
+    )
 
 
 if __name__ == "__main__":

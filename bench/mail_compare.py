@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python bench/mail_compare.py [--messages 200] [--concurrent 20] [--delay 0.2]
-                                 [--uvloop]
+                                 [--loops asyncio,uvloop] [--no-save]
 
 Two real SMTP servers (aiosmtpd, 127.0.0.1, each in its own process so they
 do not share the client's GIL): one answers at once, one waits ``--delay``
@@ -19,6 +19,10 @@ seconds before accepting each message's DATA.
    stock ``sync_to_async`` (``thread_sensitive=True``, Django's default, and
    ``False``, a thread pool) vs ``asend_mail`` and vs sync ``send_mail``
    called inside ``run_sync`` bridges.
+
+Both parts run on each loop of ``--loops`` in turn. The results go to
+``bench/results/mail-<date>.json`` and the table of docs/mail.md (see
+``bench.pages``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -74,7 +79,7 @@ def setup_django() -> None:
 
 async def timed(
     label: str, count: int, make: Callable[[int], Awaitable[int]]
-) -> tuple[float, float]:
+) -> dict[str, float]:
     """Run ``make(i)`` sequentially ``count`` times; µs per call, wall and CPU."""
     await make(-1)  # warm up
     wall, cpu = time.perf_counter(), time.process_time()
@@ -83,7 +88,7 @@ async def timed(
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     us_wall, us_cpu = wall / count * 1e6, cpu / count * 1e6
     print(f"  {label:<44} {us_wall:8.0f} µs wall  {us_cpu:8.0f} µs CPU")
-    return us_wall, us_cpu
+    return {"wall_us": us_wall, "cpu_us": us_cpu}
 
 
 async def concurrent(
@@ -97,7 +102,8 @@ async def concurrent(
     return elapsed
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Every figure of one loop, as recorded in the results file."""
     from asgiref.sync import sync_to_async
     from django.core.mail import send_mail, send_mass_mail
     from django.core.mail.backends.smtp import EmailBackend as StockBackend
@@ -140,16 +146,21 @@ async def main(args: argparse.Namespace) -> None:
             )
 
         print(f"per message, {args.messages} sequential sends (fast server):")
-        stock_us = await timed(
-            "stock: sync_to_async(send_mail)", args.messages, stock(fast_port)
-        )
-        ours_us = await timed(
-            "oneloop: await asend_mail()", args.messages, ours(fast_port)
-        )
-        await timed("oneloop: send_mail in run_sync", args.messages, bridged(fast_port))
+        seq = {
+            "stock": await timed(
+                "stock: sync_to_async(send_mail)", args.messages, stock(fast_port)
+            ),
+            "oneloop": await timed(
+                "oneloop: await asend_mail()", args.messages, ours(fast_port)
+            ),
+            "bridged": await timed(
+                "oneloop: send_mail in run_sync", args.messages, bridged(fast_port)
+            ),
+        }
         print(
-            f"  asend_mail / stock: {ours_us[0] / stock_us[0]:.2f}x wall, "
-            f"{ours_us[1] / stock_us[1]:.2f}x CPU"
+            f"  asend_mail / stock: "
+            f"{seq['oneloop']['wall_us'] / seq['stock']['wall_us']:.2f}x wall, "
+            f"{seq['oneloop']['cpu_us'] / seq['stock']['cpu_us']:.2f}x CPU"
         )
 
         print(f"per message, {args.messages} messages in one batch (one connection):")
@@ -157,12 +168,15 @@ async def main(args: argparse.Namespace) -> None:
             (f"m{i}", "body", None, ["to@example.com"]) for i in range(args.messages)
         ]
         stock_mass = sync_to_async(send_mass_mail)
-        for label, send in (
+        batch_figures = {}
+        for key, label, send in (
             (
+                "stock",
                 "stock: sync_to_async(send_mass_mail)",
                 lambda: stock_mass(batch, connection=StockBackend(port=fast_port)),
             ),
             (
+                "oneloop",
                 "oneloop: await asend_mass_mail()",
                 lambda: asend_mass_mail(batch, connection=EmailBackend(port=fast_port)),
             ),
@@ -171,19 +185,34 @@ async def main(args: argparse.Namespace) -> None:
             wall, cpu = time.perf_counter(), time.process_time()
             assert await send() == args.messages
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            batch_figures[key] = {
+                "wall_us": wall / args.messages * 1e6,
+                "cpu_us": cpu / args.messages * 1e6,
+            }
             print(
-                f"  {label:<44} {wall / args.messages * 1e6:8.0f} µs wall  "
-                f"{cpu / args.messages * 1e6:8.0f} µs CPU"
+                f"  {label:<44} {batch_figures[key]['wall_us']:8.0f} µs wall  "
+                f"{batch_figures[key]['cpu_us']:8.0f} µs CPU"
             )
 
         n = args.concurrent
         print(f"{n} concurrent sends, server delays DATA {args.delay} s:")
-        await concurrent("stock: sync_to_async (thread_sensitive)", n, stock(slow_port))
-        await concurrent(
-            "stock: sync_to_async(thread_sensitive=False)", n, stock(slow_port, False)
-        )
-        await concurrent("oneloop: await asend_mail()", n, ours(slow_port))
-        await concurrent("oneloop: send_mail in run_sync", n, bridged(slow_port))
+        together = {
+            "stock_thread_sensitive_s": await concurrent(
+                "stock: sync_to_async (thread_sensitive)", n, stock(slow_port)
+            ),
+            "stock_thread_pool_s": await concurrent(
+                "stock: sync_to_async(thread_sensitive=False)",
+                n,
+                stock(slow_port, False),
+            ),
+            "oneloop_s": await concurrent(
+                "oneloop: await asend_mail()", n, ours(slow_port)
+            ),
+            "bridged_s": await concurrent(
+                "oneloop: send_mail in run_sync", n, bridged(slow_port)
+            ),
+        }
+        return {"sequential": seq, "batch": batch_figures, "concurrent": together}
     finally:
         for child in (fast, slow):
             assert child.stdin is not None
@@ -199,12 +228,46 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--concurrent", type=int, default=20)
     parser.add_argument("--delay", type=float, default=0.2)
-    parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
+    parser.add_argument(
+        "--loops", default="asyncio,uvloop", help="event loops, in turn"
+    )
+    parser.add_argument("--uvloop", action="store_true", help="same as --loops uvloop")
+    parser.add_argument(
+        "--no-save", action="store_true", help="print only: no results file, no page"
+    )
     arguments = parser.parse_args()
+    loops = ["uvloop"] if arguments.uvloop else arguments.loops.split(",")
+    if set(loops) - {"asyncio", "uvloop"}:
+        parser.error("--loops takes asyncio and/or uvloop")
     setup_django()
-    if arguments.uvloop:
-        import uvloop
+    by_loop = {}
+    for loop in loops:
+        print(f"== {loop}")
+        if loop == "uvloop":
+            import uvloop
 
-        uvloop.run(main(arguments))
-    else:
-        asyncio.run(main(arguments))
+            by_loop[loop] = uvloop.run(main(arguments))
+        else:
+            by_loop[loop] = asyncio.run(main(arguments))
+    if not arguments.no_save:
+        from bench import pages
+
+        path = pages.save(
+            "mail",
+            {
+                "params": {
+                    "messages": arguments.messages,
+                    "concurrent": arguments.concurrent,
+                    "delay": arguments.delay,
+                    "loops": loops,
+                },
+                "loops": by_loop,
+            },
+        )
+        page = pages.render_page("mail", path)
+        print(
+            "results:",
+            os.path.relpath(path, ROOT),
+            "table:",
+            os.path.relpath(page, ROOT),
+        )

@@ -15,6 +15,7 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
+from bench import pages
 from bench.servers import ROOT
 
 RESULTS_DIR = os.path.join(ROOT, "bench", "results")
@@ -552,30 +553,10 @@ def headline(results: dict, results_name: str) -> list[str]:
     return out
 
 
-EVIDENCE_START = "<!-- bench:headline:start -->"
-EVIDENCE_END = "<!-- bench:headline:end -->"
-
-
 def update_evidence(path: str, block: list[str]) -> bool:
-    """Replace the generated block of docs/evidence.md; False if it has none."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError:
-        return False
-    start, end = text.find(EVIDENCE_START), text.find(EVIDENCE_END)
-    if start < 0 or end < start:
-        return False
-    new = (
-        text[: start + len(EVIDENCE_START)]
-        + "\n"
-        + "\n".join(block)
-        + "\n"
-        + text[end:]
-    )
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(new)
-    return True
+    """Replace the generated block of docs/evidence.md (between
+    ``<!-- bench:headline:start -->`` and ``end``); False if it has none."""
+    return pages.replace_block(path, "headline", block)
 
 
 def render(path: str, out_dir: str) -> str:
@@ -624,6 +605,7 @@ def render(path: str, out_dir: str) -> str:
         lines += ["## Headline ratios", "", *heads, ""]
     if os.path.abspath(out_dir) == os.path.abspath(DOCS_DIR):
         update_evidence(os.path.join(DOCS_DIR, "evidence.md"), heads)
+        pages.refresh()  # asgi.md, cache.md, mail.md from their own results
 
     # Systems and how each is configured.
     configs = {}

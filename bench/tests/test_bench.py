@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 
+from bench import pages
 from bench.duplication import twins_in_file
 from bench.load import _ms, parse_wrk
 from bench.report import _best, _clean, headline, p3_rows, spread, verdict, versus
@@ -214,3 +215,76 @@ def test_newest_picks_suite_files_by_the_date_in_their_name(
     monkeypatch.setattr(report, "RESULTS_DIR", str(tmp_path))
     assert os.path.basename(report.newest()) == "full-20260101-000000.json"
     assert os.path.basename(report.newest("cache")) == "cache-20270101-000000.json"
+
+
+# --- the comparison scripts' pages ---------------------------------------------
+
+MACHINE = {
+    "date": "2026-01-01T00:00:00+00:00", "cpu_model": "CPU", "cpu_count": 2,
+    "loadavg_at_start": [0.5, 0.5, 0.5], "python": "3.11.7", "postgresql": None,
+    "versions": {"django": "5.2", "uvloop": "0.21"},
+}  # fmt: skip
+
+
+def test_replace_block_rewrites_only_between_the_markers(tmp_path) -> None:
+    page = tmp_path / "p.md"
+    page.write_text("a\n<!-- bench:x:start -->\nold\n<!-- bench:x:end -->\nb\n")
+    assert pages.replace_block(str(page), "x", ["new 1", "new 2"])
+    assert page.read_text() == (
+        "a\n<!-- bench:x:start -->\nnew 1\nnew 2\n<!-- bench:x:end -->\nb\n"
+    )
+    assert not pages.replace_block(str(page), "y", ["z"])
+
+
+def test_cache_page_puts_ratios_next_to_absolute_numbers() -> None:
+    loop = {"stock_aget_us": 300.0, "oneloop_aget_us": 100.0,
+            "oneloop_bridge_get_us": 110.0, "stock_fan_out_ms": 15.0,
+            "oneloop_fan_out_ms": 3.0, "redis_async_get_us": 90.0}  # fmt: skip
+    results = {
+        "machine": MACHINE,
+        "params": {"calls": 2000, "rounds": 3, "fan_out": 50,
+                   "server_version": "Redis 7.0"},
+        "no_loop": {"stock_get_us": 70.0, "oneloop_get_us": 70.0,
+                    "redis_sync_get_us": 60.0},
+        "loops": {"asyncio": loop},
+    }  # fmt: skip
+    text = "\n".join(pages.render_cache(results, "cache-20260101-000000.json"))
+    assert "[`cache-20260101-000000.json`](../bench/results/cache-" in text
+    assert "| `await cache.aget()` | asyncio | 300.0 µs | 100.0 µs | 0.33x |" in text
+    assert "| asyncio | 60.0 | 90.0 | 1.50x | 10.0 | 10.0 |" in text
+
+
+def test_asgi_page_says_which_server_is_ahead_in_this_run() -> None:
+    def row(system: str, rps: float) -> dict:
+        return {"system": system, "label": system, "rps": rps, "p50_ms": 50.0,
+                "p99_ms": 90.0, "failed": 0}  # fmt: skip
+
+    results = {
+        "machine": {**MACHINE, "postgresql": "15.2"},
+        "params": {"view": "/one-query/?n=7", "connections": 50, "seconds": 5,
+                   "pool_max": 30, "in_flight": 200, "sleep_s": 2.0},
+        "throughput": [row("oneloop-asgi", 600), row("stock-asgi", 300),
+                       row("stock-wsgi", 900)],
+        "memory": [],
+    }  # fmt: skip
+    text = "\n".join(pages.render_asgi(results, "asgi-x.json"))
+    assert "| oneloop-asgi | 600 | 2.00x |" in text
+    assert "In this run stock-wsgi serves 1.50x the requests/s of oneloop-asgi." in text
+
+
+def test_mail_page_compares_each_stock_figure_with_oneloop() -> None:
+    part = {"stock": {"wall_us": 2000.0, "cpu_us": 800.0},
+            "oneloop": {"wall_us": 2200.0, "cpu_us": 1000.0}}  # fmt: skip
+    results = {
+        "machine": MACHINE,
+        "params": {"messages": 200, "concurrent": 20, "delay": 0.2},
+        "loops": {"asyncio": {
+            "sequential": part, "batch": part,
+            "concurrent": {"stock_thread_sensitive_s": 4.0,
+                           "stock_thread_pool_s": 0.8, "oneloop_s": 0.24,
+                           "bridged_s": 0.25},
+        }},
+    }  # fmt: skip
+    text = "\n".join(pages.render_mail(results, "mail-x.json"))
+    assert "| 0.24 s | 0.06x |" in text and "| 0.24 s | 0.30x |" in text
+    assert "sequential, client CPU | asyncio | 800 µs | 1,000 µs | 1.25x |" in text
