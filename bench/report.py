@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bench import pages
-from bench.servers import ROOT
+from bench.servers import ROOT, SYSTEMS
 
 RESULTS_DIR = os.path.join(ROOT, "bench", "results")
 DOCS_DIR = os.path.join(ROOT, "docs")
@@ -206,6 +206,15 @@ def _order(rows: list[dict]) -> list[dict]:
     )
 
 
+def _label(results: dict, system: str) -> str:
+    """A system's label: today's wording for a system the suite still has
+    (older results files called oneloop's ENGINE under WSGI "installed"),
+    else the one recorded in the results file."""
+    if system in SYSTEMS:
+        return SYSTEMS[system].label
+    return results.get("systems", {}).get(system, {}).get("label", system)
+
+
 def _errors(results: dict) -> list[dict]:
     return [r for r in results.get("http", []) if "error" in r]
 
@@ -219,13 +228,20 @@ def _plots(results: dict, img_dir: str, stem: str) -> list[str]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
+    # The same results file gives byte-identical SVGs: fixed element ids and
+    # no creation date, so re-rendering does not churn the committed images.
+    matplotlib.rcParams["svg.hashsalt"] = "bench"
     os.makedirs(img_dir, exist_ok=True)
     made: list[str] = []
 
     def save(fig: Any, name: str) -> None:
         fig.tight_layout()
         for ext in ("png", "svg"):
-            fig.savefig(os.path.join(img_dir, f"{stem}-{name}.{ext}"), dpi=110)
+            fig.savefig(
+                os.path.join(img_dir, f"{stem}-{name}.{ext}"),
+                dpi=110,
+                metadata={"Date": None} if ext == "svg" else None,
+            )
         plt.close(fig)
         made.append(f"{stem}-{name}.png")
 
@@ -618,7 +634,7 @@ def render(path: str, out_dir: str) -> str:
     lines += _table(
         ["system", "workers", "configuration"],
         [
-            (f"{s} — {results['systems'].get(s, {}).get('label', s)}", w, c)
+            (f"{s} — {_label(results, s)}", w, c)
             for (s, w), c in sorted(
                 configs.items(),
                 key=lambda i: (
