@@ -19,6 +19,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import django
 import psycopg
 import pytest
 import redis
@@ -50,6 +51,16 @@ def asgi_database():
     )
     yield name
     drop_database(name)
+
+
+def loop_only(threads: list[str]) -> bool:
+    """Whether a server's thread names (``threading.enumerate()``) are those
+    of a hop-free process: the loop's and the watchdog's. From Django 6.1,
+    ``acheck_password()`` verifies passwords (CPU-bound hashing, not IO) in
+    the loop's default executor on purpose; those threads are Django's."""
+    if django.VERSION >= (6, 1):
+        threads = [t for t in threads if not t.startswith(("uvloop", "asyncio"))]
+    return threads == ["MainThread", "oneloop-watchdog"]
 
 
 def _server_env(database: str, mode: str, **extra: str) -> dict[str, str]:

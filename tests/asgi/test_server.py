@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.asgi.conftest import loop_only
+
 pytestmark = [pytest.mark.postgresql]
 
 VIEWS = Path(__file__).parent / "project" / "views.py"
@@ -302,7 +304,7 @@ async def test_async_auth_is_hop_free(server):
     try:
         body = (await http.get("/contrib-async/")).json()
         assert body["user"] == "user2"
-        assert body["threads"] == ["MainThread", "oneloop-watchdog"]
+        assert loop_only(body["threads"]), body["threads"]
     finally:
         await http.aclose()
 
