@@ -1,13 +1,15 @@
 """SMTP email backend on aiosmtplib: ``oneloop.mail.backends.smtp.EmailBackend``.
 
 A drop-in for ``django.core.mail.backends.smtp.EmailBackend``: the same
-settings (``EMAIL_HOST``, ``EMAIL_PORT``, ``EMAIL_HOST_USER``,
-``EMAIL_HOST_PASSWORD``, ``EMAIL_USE_TLS`` for STARTTLS, ``EMAIL_USE_SSL``,
-``EMAIL_TIMEOUT``, ``EMAIL_SSL_KEYFILE``, ``EMAIL_SSL_CERTFILE``), the same
-constructor arguments, the same message bytes and envelope, and the same
-``smtplib`` exceptions. What differs is the transport: the SMTP conversation
-is an aiosmtplib client on the event loop, so waiting for the server never
-holds a thread.
+configuration, the same constructor arguments, the same message bytes and
+envelope, and the same ``smtplib`` exceptions. On Django 6.1 it is a
+``MAILERS`` ``BACKEND`` and takes the stock backend's ``OPTIONS`` (``host``,
+``port``, ``username``, ``password``, ``use_tls`` for STARTTLS, ``use_ssl``,
+``timeout``, ``ssl_keyfile``, ``ssl_certfile``, ``fail_silently``); on Django
+5.2 it is the ``EMAIL_BACKEND`` and reads the ``EMAIL_*`` settings. The
+stock ``__init__`` does the reading either way. What differs is the
+transport: the SMTP conversation is an aiosmtplib client on the event loop,
+so waiting for the server never holds a thread.
 
 There is one implementation, the async one (``aopen``, ``aclose``,
 ``asend_messages``); the sync methods Django calls (``open``, ``close``,
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import email.policy
 import os
 import ssl
 import threading
@@ -40,7 +43,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail.backends import smtp as stock_smtp
-from django.core.mail.message import EmailMessage, sanitize_address
+from django.core.mail.message import EmailMessage
 from django.core.mail.utils import DNS_NAME
 
 from oneloop.bridge import await_, in_bridge
@@ -61,14 +64,18 @@ __all__ = ["EmailBackend", "SMTPTimeoutError"]
 
 T = TypeVar("T")
 
+# Django 6 builds the SMTP envelope with EmailBackend.prep_address.
+_STOCK_PREP_ADDRESS = hasattr(stock_smtp.EmailBackend, "prep_address")
+
 
 class EmailBackend(stock_smtp.EmailBackend):
     """Django's SMTP backend with an aiosmtplib connection underneath.
 
     ``send_messages`` of many messages uses one SMTP connection (opened and
     closed around the batch unless the backend was opened explicitly, as with
-    ``with get_connection() as connection:``). ``await asend_messages(...)``
-    is the native async entry point.
+    ``with mailers.default as connection:``, or ``get_connection()`` before
+    Django 6.1). ``await asend_messages(...)`` is the native async entry point.
+    Extra keyword arguments (Django 6.1's ``alias``) go to the stock backend.
     """
 
     def __init__(
@@ -311,22 +318,35 @@ class EmailBackend(stock_smtp.EmailBackend):
         backend's ``_send`` builds it."""
         if not email_message.recipients():
             return False
-        encoding = email_message.encoding or settings.DEFAULT_CHARSET
-        from_email = sanitize_address(email_message.from_email, encoding)
-        recipients = [
-            sanitize_address(addr, encoding) for addr in email_message.recipients()
-        ]
-        message = email_message.message()
+        from_email, recipients, content = self._envelope(email_message)
         assert self.connection is not None
         try:
-            await self.connection.sendmail(
-                from_email, recipients, message.as_bytes(linesep="\r\n")
-            )
+            await self.connection.sendmail(from_email, recipients, content)
         except aiosmtplib.SMTPException as exc:
             if not self.fail_silently:
                 raise to_smtplib(exc) from exc
             return False
         return True
+
+    def _envelope(self, email_message: EmailMessage) -> tuple[str, list[str], bytes]:
+        """Sender, recipients and bytes as the stock ``_send`` of the installed
+        Django makes them: its ``prep_address`` and the SMTP policy where it
+        has them (Django 6), else ``sanitize_address`` (deprecated in 6)
+        with the message's encoding and CRLF line ends."""
+        if _STOCK_PREP_ADDRESS:
+            return (
+                self.prep_address(email_message.from_email),
+                [self.prep_address(addr) for addr in email_message.recipients()],
+                email_message.message(policy=email.policy.SMTP).as_bytes(),
+            )
+        from django.core.mail.message import sanitize_address
+
+        encoding = email_message.encoding or settings.DEFAULT_CHARSET
+        return (
+            sanitize_address(email_message.from_email, encoding),
+            [sanitize_address(addr, encoding) for addr in email_message.recipients()],
+            email_message.message().as_bytes(linesep="\r\n"),
+        )
 
     async def _aclose_connection(self, client: aiosmtplib.SMTP) -> None:
         if client.loop is not asyncio.get_running_loop() or not client.is_connected:
