@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.mail.server import Handler, SMTPServer, make_certificate
+from tests.mail.config import ONELOOP_SMTP, use_backend
+from tests.mail.server import HOST, Handler, SMTPServer, make_certificate
 
 
 @pytest.fixture
@@ -44,9 +45,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def mail_settings(settings, smtp_server: SMTPServer):
-    """Django settings pointing oneloop's SMTP backend at ``smtp_server``."""
-    settings.EMAIL_BACKEND = "oneloop.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = smtp_server.port
-    settings.EMAIL_TIMEOUT = 10
+    """Django settings making oneloop's SMTP backend, pointed at
+    ``smtp_server``, the default (mailer on Django 6.1, EMAIL_BACKEND on 5.2)."""
+    use_backend(settings, ONELOOP_SMTP, host=HOST, port=smtp_server.port, timeout=10)
     return settings

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 
 import oneloop.mail
@@ -19,6 +20,16 @@ from oneloop.mail import (
     asend_mass_mail,
     asend_messages,
 )
+from tests.mail.config import (
+    LOCMEM,
+    MAILERS,
+    default_backend,
+    deprecated,
+    staff,
+    use_backend,
+)
+
+CONSOLE = "django.core.mail.backends.console.EmailBackend"
 
 
 class ThreadRecordingBackend(LocmemBackend):
@@ -79,35 +90,35 @@ async def test_asend_message_with_attachments_and_alternatives():
 
 
 async def test_a_backend_that_may_block_runs_in_a_thread(settings):
-    settings.EMAIL_BACKEND = f"{__name__}.ThreadRecordingBackend"
+    use_backend(settings, f"{__name__}.ThreadRecordingBackend")
+    settings.ADMINS = staff("a@example.com")
     ThreadRecordingBackend.threads.clear()
     assert await asend_mail("S", "B", "f@example.com", ["t@example.com"]) == 1
-    assert ThreadRecordingBackend.threads
-    assert ThreadRecordingBackend.threads[0] != threading.get_ident()
-    assert len(mail.outbox) == 1
+    await amail_admins("S", "B")
+    assert len(ThreadRecordingBackend.threads) == 2
+    assert threading.get_ident() not in ThreadRecordingBackend.threads
+    assert len(mail.outbox) == 2
 
 
-async def test_console_backend_runs_in_a_thread_and_writes():
+async def test_console_backend_runs_in_a_thread_and_writes(settings):
     stream = io.StringIO()
-    connection = mail.get_connection(
-        "django.core.mail.backends.console.EmailBackend", stream=stream
-    )
-    assert (
-        await asend_mail(
-            "Console", "B", "f@example.com", ["t@example.com"], connection=connection
-        )
-        == 1
-    )
+    if MAILERS:  # Django 6.1: the stream is an option of the mailer
+        use_backend(settings, CONSOLE, stream=stream)
+        kwargs = {}
+    else:  # Django 5.2 has no setting for it: pass a connection
+        kwargs = {"connection": mail.get_connection(CONSOLE, stream=stream)}
+    args = ("Console", "B", "f@example.com", ["t@example.com"])
+    assert await asend_mail(*args, **kwargs) == 1
     assert "Subject: Console" in stream.getvalue()
 
 
 async def test_asend_messages_with_no_messages():
-    assert await asend_messages(mail.get_connection(), []) == 0
+    assert await asend_messages(default_backend(), []) == 0
 
 
 async def test_amail_admins_and_managers(settings):
-    settings.ADMINS = [("Admin", "admin@example.com")]
-    settings.MANAGERS = [("Manager", "manager@example.com")]
+    settings.ADMINS = staff("admin@example.com")
+    settings.MANAGERS = staff("manager@example.com")
     settings.EMAIL_SUBJECT_PREFIX = "[site] "
     settings.SERVER_EMAIL = "server@example.com"
     await amail_admins("broke", "trace", html_message="<pre>trace</pre>")
@@ -126,12 +137,66 @@ async def test_amail_admins_follows_django_rules(settings):
     settings.ADMINS = []
     await amail_admins("nobody", "x")
     assert mail.outbox == []
-    settings.ADMINS = ["not-a-tuple@example.com"]
-    with pytest.raises(ValueError) as stock_error:
+    settings.ADMINS = "admin@example.com"  # a string, not a list: never valid
+    with pytest.raises((ValueError, ImproperlyConfigured)) as stock_error:
         mail.mail_admins("x", "y")
-    with pytest.raises(ValueError) as our_error:
+    with pytest.raises(type(stock_error.value)) as our_error:
         await amail_admins("x", "y")
     assert str(our_error.value) == str(stock_error.value)
+
+
+async def test_using_picks_the_mailer_as_django_does(settings):
+    message = mail.EmailMessage("S", "B", "f@example.com", ["t@example.com"])
+    if not MAILERS:
+        with pytest.raises(TypeError, match=r"needs Django 6\.1"):
+            await asend(message, using="other")
+        return
+    settings.MAILERS = {"default": {"BACKEND": LOCMEM}, "other": {"BACKEND": LOCMEM}}
+    settings.ADMINS = settings.MANAGERS = staff("staff@example.com")
+    args = ("S", "B", "f@example.com", ["t@example.com"])
+    mail.send_mail(*args, using="other")
+    assert await asend_mail(*args, using="other") == 1
+    assert await asend_mass_mail([args, args], using="other") == 2
+    await amail_admins("S", "B", using="other")
+    await amail_managers("S", "B", using="other")
+    assert await asend(message, using="other") == 1
+    assert await asend(message) == 1
+    # locmem records the alias of the mailer that sent each message.
+    assert [m.sent_using for m in mail.outbox] == ["other"] * 7 + ["default"]
+    with pytest.raises(mail.MailerDoesNotExist) as stock_error:
+        mail.send_mail(*args, using="missing")
+    with pytest.raises(mail.MailerDoesNotExist) as our_error:
+        await asend_mail(*args, using="missing")
+    assert str(our_error.value) == str(stock_error.value)
+
+
+async def test_deprecated_arguments_work_as_in_django(settings):
+    # Django 6.1 deprecates them (and warns); Django 5.2 does not.
+    settings.ADMINS = settings.MANAGERS = staff("staff@example.com")
+    args = ("S", "B", "f@example.com", ["t@example.com"])
+    connection = default_backend()
+    with deprecated():
+        assert await asend_mail(*args, connection=connection) == 1
+    with deprecated():
+        assert await asend_mail(*args, fail_silently=True) == 1
+    with deprecated():
+        assert await asend_mail(*args, auth_user="u", auth_password="p") == 1
+    with deprecated():
+        assert await asend_mass_mail([args], connection=connection) == 1
+    with deprecated():
+        await amail_admins("S", "B", fail_silently=True)
+    with deprecated():
+        await amail_managers("S", "B", connection=connection)
+    with deprecated():
+        assert await asend(mail.EmailMessage(*args), fail_silently=True) == 1
+    assert len(mail.outbox) == 7
+    if MAILERS:
+        # Django's checks apply, with Django's messages.
+        with deprecated(), pytest.raises(TypeError) as stock_error:
+            mail.send_mail(*args, connection=connection, using="default")
+        with deprecated(), pytest.raises(TypeError) as our_error:
+            await asend_mail(*args, connection=connection, using="default")
+        assert str(our_error.value) == str(stock_error.value)
 
 
 async def test_install_adds_and_uninstall_removes_email_message_asend():

@@ -12,12 +12,28 @@ import time
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail.backends.smtp import EmailBackend as StockBackend
 from django.core.mail.utils import DNS_NAME
 
 from oneloop.bridge import run_sync
-from oneloop.mail import asend, asend_mail, asend_mass_mail
+from oneloop.mail import (
+    amail_admins,
+    asend,
+    asend_mail,
+    asend_mass_mail,
+    asend_messages,
+)
 from oneloop.mail.backends.smtp import EmailBackend, SMTPTimeoutError
+from tests.mail.config import (
+    MAILERS,
+    ONELOOP_SMTP,
+    build,
+    default_backend,
+    deprecated,
+    staff,
+    use_backend,
+)
 from tests.mail.server import HOST, PASSWORD, USERNAME, Handler, free_port
 
 pytestmark = pytest.mark.smtp
@@ -66,7 +82,7 @@ def assert_rich_message_received(received, n: int) -> None:
     body = msg.get_body(preferencelist=("plain",))
     html = msg.get_body(preferencelist=("html",))
     assert body.get_content() == f"Hello {n}, ünïcödé body.\n.leading dot line\n"
-    assert html.get_content() == f"<p>Hello <b>{n}</b></p>"
+    assert text(html) == f"<p>Hello <b>{n}</b></p>"
     attachments = {
         part.get_filename(): (part.get_content_type(), part.get_content())
         for part in msg.iter_attachments()
@@ -75,6 +91,12 @@ def assert_rich_message_received(received, n: int) -> None:
         "notes.txt": ("text/plain", f"notes for {n}\n"),
         "pixel.png": ("image/png", PNG),
     }
+
+
+def text(part) -> str:
+    """A text part's content as it was given: Django 6 ends every text part
+    with a newline, Django 5.2 sends it unchanged."""
+    return part.get_content().removesuffix("\n")
 
 
 def normalized(content: bytes) -> bytes:
@@ -116,7 +138,7 @@ async def test_20_asend_mail_run_concurrently_and_arrive_intact(
         assert msg["Subject"] == f"Subject {n} · ✓"
         assert msg["From"] == "from@example.com"
         assert msg.get_body(("plain",)).get_content() == f"Body {n}\n"
-        assert msg.get_body(("html",)).get_content() == f"<h1>{n}</h1>"
+        assert text(msg.get_body(("html",))) == f"<h1>{n}</h1>"
 
 
 async def test_asend_rich_messages_concurrently(mail_settings, smtp_server):
@@ -135,8 +157,8 @@ async def test_same_bytes_and_envelope_as_the_stock_backend(settings, smtp_serve
     settings.EMAIL_USE_LOCALTIME = True
     settings.DEFAULT_CHARSET = "iso-8859-1"
     fixed = {"Date": "Tue, 01 Jul 2025 10:00:00 +0200", "Message-ID": "<1@example>"}
-    stock = StockBackend(host=HOST, port=smtp_server.port)
-    ours = EmailBackend(host=HOST, port=smtp_server.port)
+    stock = build(StockBackend, host=HOST, port=smtp_server.port)
+    ours = build(EmailBackend, host=HOST, port=smtp_server.port)
     for backend in (stock, ours):
         message = rich_message(7)
         message.extra_headers.update(fixed)
@@ -204,7 +226,7 @@ def _backends(start_smtp_server, behave, options, **extra):
     options = {"host": HOST, "port": server.port, "timeout": 5, **options, **extra}
     if options["port"] == "closed":
         options["port"] = free_port()
-    return StockBackend(**options), EmailBackend(**options)
+    return build(StockBackend, **options), build(EmailBackend, **options)
 
 
 async def _stock_send(backend: StockBackend, messages) -> int:
@@ -216,8 +238,11 @@ async def _stock_send(backend: StockBackend, messages) -> int:
         await asyncio.to_thread(backend.close)
 
 
+ARGS = ("Hi", "Body", "from@example.com", ["to@example.com"])
+
+
 def _message() -> mail.EmailMessage:
-    return mail.EmailMessage("Hi", "Body", "from@example.com", ["to@example.com"])
+    return mail.EmailMessage(*ARGS)
 
 
 @pytest.mark.parametrize(
@@ -264,9 +289,9 @@ def test_failure_from_plain_sync_code_raises_what_stock_raises(smtp_server):
     smtp_server.handler.refuse_recipients = {"to@example.com"}
     options = {"host": HOST, "port": smtp_server.port}
     with pytest.raises(smtplib.SMTPRecipientsRefused) as stock_error:
-        StockBackend(**options).send_messages([_message()])
+        build(StockBackend, **options).send_messages([_message()])
     with pytest.raises(smtplib.SMTPRecipientsRefused) as our_error:
-        EmailBackend(**options).send_messages([_message()])
+        build(EmailBackend, **options).send_messages([_message()])
     assert our_error.value.args == stock_error.value.args
 
 
@@ -279,9 +304,26 @@ async def test_partly_refused_recipients_still_send(mail_settings, smtp_server):
     assert smtp_server.received[0].rcpt_tos == ["good@example.com"]
 
 
+async def test_fail_silently_as_the_running_django_takes_it(settings, smtp_server):
+    smtp_server.handler.reject_data = True
+    # The recommended way: an option of the mailer on Django 6.1, the
+    # argument on 5.2.
+    options = {"fail_silently": True} if MAILERS else {}
+    use_backend(settings, ONELOOP_SMTP, host=HOST, port=smtp_server.port, **options)
+    kwargs = {} if MAILERS else {"fail_silently": True}
+    assert await asend_mail(*ARGS, **kwargs) == 0
+    assert await asend(_message(), **kwargs) == 0
+    # The argument still works on Django 6.1, deprecated.
+    use_backend(settings, ONELOOP_SMTP, host=HOST, port=smtp_server.port)
+    with deprecated():
+        assert await asend(_message(), fail_silently=True) == 0
+    with pytest.raises(smtplib.SMTPDataError):
+        await asend(_message())
+
+
 async def test_cancelling_a_send_closes_its_connection(mail_settings, smtp_server):
     smtp_server.handler.data_delay = 5
-    backend = EmailBackend()
+    backend = default_backend()
     task = asyncio.create_task(backend.asend_messages([_message()]))
     await asyncio.sleep(0.3)
     task.cancel()
@@ -322,6 +364,17 @@ async def test_send_mail_in_a_bridge_runs_on_the_loop_thread(
     assert threads_during == threads_before
     assert set(threading.enumerate()) == threads_before
     assert smtp_server.received[0].parsed()["Subject"] == "Bridged"
+
+
+async def test_amail_admins_sends_on_the_loop_thread(
+    mail_settings, smtp_server, settings
+):
+    settings.ADMINS = staff("admin@example.com")
+    DNS_NAME.get_fqdn()
+    threads_before = set(threading.enumerate())
+    await amail_admins("Broke", "trace")
+    assert set(threading.enumerate()) == threads_before
+    assert smtp_server.received[0].rcpt_tos == ["admin@example.com"]
 
 
 async def test_sync_sends_in_bridges_are_concurrent(mail_settings, smtp_server):
@@ -374,30 +427,35 @@ async def test_send_mass_mail_uses_one_connection_in_a_bridge(
 
 
 async def test_an_opened_backend_keeps_its_connection(mail_settings, smtp_server):
-    backend = EmailBackend()
+    backend = default_backend()
     assert await backend.aopen() is True
     assert await backend.aopen() is False
     for n in range(3):
-        assert (
-            await asend_mail(
+        message = mail.EmailMessage(f"M{n}", "B", "f@example.com", ["t@example.com"])
+        assert await asend_messages(backend, [message]) == 1
+    # Handing it to asend_mail (deprecated on Django 6.1) uses it too.
+    for n in range(3, 5):
+        with deprecated():
+            sent = await asend_mail(
                 f"M{n}", "B", "f@example.com", ["t@example.com"], connection=backend
             )
-            == 1
-        )
+        assert sent == 1
     await backend.aclose()
     assert backend.connection is None
     assert len(smtp_server.handler.sessions) == 1
+    assert len(smtp_server.received) == 5
 
 
 def test_with_block_keeps_one_connection_in_sync_code(mail_settings, smtp_server):
-    with mail.get_connection() as connection:
-        for n in range(3):
-            mail.send_mail(
-                f"M{n}", "B", "f@example.com", ["t@example.com"], connection=connection
-            )
+    with default_backend() as connection:
+        for _ in range(3):
+            connection.send_messages([_message()])
+        # Handing it to send_mail (deprecated on Django 6.1) uses it too.
+        with deprecated():
+            mail.send_mail(*ARGS, connection=connection)
     assert connection.connection is None
     assert len(smtp_server.handler.sessions) == 1
-    assert len(smtp_server.received) == 3
+    assert len(smtp_server.received) == 4
 
 
 # -- TLS and authentication -------------------------------------------------
@@ -418,13 +476,9 @@ async def test_tls_with_login(start_smtp_server, certificate, monkeypatch, mode)
         "use_ssl": mode == "ssl",
         "timeout": 5,
     }
-    assert await EmailBackend(**options).asend_messages([rich_message(1)]) == 1
-    assert (
-        await asyncio.to_thread(
-            StockBackend(**options).send_messages, [rich_message(2)]
-        )
-        == 1
-    )
+    assert await build(EmailBackend, **options).asend_messages([rich_message(1)]) == 1
+    stock = build(StockBackend, **options)
+    assert await asyncio.to_thread(stock.send_messages, [rich_message(2)]) == 1
     ours, stock = server.received
     assert ours.tls and ours.authenticated
     assert stock.tls and stock.authenticated
@@ -444,19 +498,22 @@ async def test_untrusted_certificate_raises_what_stock_raises(
         "timeout": 5,
     }
     with pytest.raises(ssl.SSLCertVerificationError):
-        await _stock_send(StockBackend(**options), [_message()])
+        await _stock_send(build(StockBackend, **options), [_message()])
     with pytest.raises(ssl.SSLCertVerificationError):
-        await EmailBackend(**options).asend_messages([_message()])
-    assert (
-        await EmailBackend(fail_silently=True, **options).asend_messages([_message()])
-        == 0
-    )
+        await build(EmailBackend, **options).asend_messages([_message()])
+    quiet = build(EmailBackend, fail_silently=True, **options)
+    assert await quiet.asend_messages([_message()]) == 0
     assert server.received == []
 
 
-def test_tls_and_ssl_are_mutually_exclusive():
-    with pytest.raises(ValueError, match="mutually exclusive"):
-        EmailBackend(use_tls=True, use_ssl=True)
+def test_tls_and_ssl_are_mutually_exclusive_as_in_stock():
+    options = {"host": HOST, "use_tls": True, "use_ssl": True}
+    # ValueError on Django 5.2, InvalidMailer (ImproperlyConfigured) on 6.1.
+    with pytest.raises((ValueError, ImproperlyConfigured)) as stock_error:
+        build(StockBackend, **options)
+    with pytest.raises(type(stock_error.value)) as our_error:
+        build(EmailBackend, **options)
+    assert str(our_error.value) == str(stock_error.value)
 
 
 async def test_tls_context_is_built_once_and_shared(
@@ -465,13 +522,13 @@ async def test_tls_context_is_built_once_and_shared(
     server = start_smtp_server(mode="starttls", cert=certificate)
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
     options = {"host": HOST, "port": server.port, "use_tls": True, "timeout": 5}
-    first, second = EmailBackend(**options), EmailBackend(**options)
+    first, second = build(EmailBackend, **options), build(EmailBackend, **options)
     assert await first.asend_messages([_message()]) == 1
     assert await second.asend_messages([_message()]) == 1
     assert first.ssl_context is second.ssl_context
     # Different inputs, different context.
     monkeypatch.setenv("SSL_CERT_DIR", str(certificate[0].parent))
-    third = EmailBackend(**options)
+    third = build(EmailBackend, **options)
     assert await third.asend_messages([_message()]) == 1
     assert third.ssl_context is not first.ssl_context
     assert [r.tls for r in server.received] == [True, True, True]
@@ -480,7 +537,8 @@ async def test_tls_context_is_built_once_and_shared(
 def test_starttls_from_plain_sync_code(start_smtp_server, certificate, monkeypatch):
     server = start_smtp_server(mode="starttls", auth=True, cert=certificate)
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
-    connection = EmailBackend(
+    connection = build(
+        EmailBackend,
         host=HOST,
         port=server.port,
         use_tls=True,
