@@ -35,6 +35,7 @@ from django.test import override_settings
 
 import oneloop
 from oneloop.mail import asend_mail
+from tests.mail.config import ONELOOP_SMTP, use_backend
 from tests.reliability.conftest import RedisServer, scale
 from tests.servers import free_port
 
@@ -174,10 +175,7 @@ class SmtpProcess:
 
 async def test_smtp_server_lost_mid_sends(settings: Any, tmp_path: Path) -> None:
     server = SmtpProcess(tmp_path / "maildir", free_port())
-    settings.EMAIL_BACKEND = "oneloop.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = server.port
-    settings.EMAIL_TIMEOUT = 5
+    use_backend(settings, ONELOOP_SMTP, host="127.0.0.1", port=server.port, timeout=5)
 
     async def write(n: int) -> None:
         args = (f"m{n}", "body", "from@example.com", ["to@example.com"])
