@@ -20,11 +20,12 @@ must carry one of these markers after ``python``; an unmarked block fails
     settings module namespace (so it may use ``BASE_DIR``), then the result
     is passed to ``settings.configure()``, ``django.setup()`` runs,
     ``django.core.checks.run_checks()`` must report no error, and every
-    database, cache, template engine and the email backend it configures is
-    instantiated (without connecting). A ``...`` item of a list or tuple the
-    fragment assigns stands for the demo's entries that the fragment does
-    not name, so ``INSTALLED_APPS = [..., "oneloop"]`` is the demo's apps
-    plus ``oneloop``; ``...`` anywhere else is an error.
+    database, cache, template engine and email backend (each mailer on
+    Django 6.1) it configures is instantiated (without connecting). A
+    ``...`` item of a list or tuple the fragment assigns stands for the
+    demo's entries that the fragment does not name, so
+    ``INSTALLED_APPS = [..., "oneloop"]`` is the demo's apps plus
+    ``oneloop``; ``...`` anywhere else is an error.
 
 ``pytest``
     A pytest test module. It is written to a temporary directory and run by
@@ -144,8 +145,8 @@ django.setup()
 errors = [m for m in checks.run_checks() if m.level >= checks.ERROR]
 assert not errors, errors
 
+from django.core import mail
 from django.core.cache import caches
-from django.core.mail import get_connection
 from django.db import connections
 from django.template import engines
 
@@ -154,7 +155,11 @@ for alias in settings.DATABASES:
 for alias in settings.CACHES:
     caches[alias]
 engines.all()
-get_connection()
+if django.VERSION >= (6, 1):  # MAILERS; get_connection() is deprecated there
+    for alias in mail.mailers:
+        mail.mailers[alias]
+else:
+    mail.get_connection()
 """
 
 PYTEST_SETTINGS = """\

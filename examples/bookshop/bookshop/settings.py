@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 STOCK = os.environ.get("BOOKSHOP_STOCK") == "1"
 
@@ -144,7 +146,11 @@ else:
 
 # Sent mail is stored in the database and shown on /outbox/. In production,
 # use oneloop's SMTP backend: "oneloop.mail.backends.smtp.EmailBackend".
-EMAIL_BACKEND = "shop.mail.OutboxEmailBackend"
+# Django 6.1 configures email with MAILERS (EMAIL_BACKEND is deprecated there).
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "shop.mail.OutboxEmailBackend"}}
+else:
+    EMAIL_BACKEND = "shop.mail.OutboxEmailBackend"
 DEFAULT_FROM_EMAIL = "shop@bookshop.example"
 SHOP_STAFF_EMAIL = "staff@bookshop.example"
 
