@@ -209,6 +209,11 @@ def main() -> None:
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed for the throughput figures: apt-get install wrk")
+    from bench import pages
+    from bench.db import Target
+
+    target = Target("postgresql", PG["host"], int(PG["port"]), PG["user"], "postgres")
+    started = pages.begin(target)
     throughput, memory = [], []
     create_database()
     try:
@@ -261,10 +266,6 @@ def main() -> None:
         drop_database()
     if options.no_save:
         return
-    from bench import pages
-    from bench.db import Target
-
-    target = Target("postgresql", PG["host"], int(PG["port"]), PG["user"], "postgres")
     path = pages.save(
         "asgi",
         {
@@ -281,7 +282,7 @@ def main() -> None:
             "throughput": throughput,
             "memory": memory,
         },
-        target,
+        started,
     )
     page = pages.render_page("asgi", path)
     print(

@@ -157,6 +157,9 @@ def main() -> None:
 
     import redis
 
+    from bench import pages
+
+    started = pages.begin()
     stock, ours = _configure(args.redis)
     stock.set(KEY, {"user": 42, "name": "Iñtërnâtiônàl", "roles": ["a", "b"]})
     raw_key = stock.make_and_validate_key(KEY)
@@ -191,8 +194,6 @@ def main() -> None:
         print(f"  {loop:8} stock aget / oneloop aget: {ratio:.2f}x")
     if args.no_save:
         return
-    from bench import pages
-
     path = pages.save(
         "cache",
         {
@@ -206,6 +207,7 @@ def main() -> None:
             "no_loop": no_loop,
             "loops": by_loop,
         },
+        started,
     )
     page = pages.render_page("cache", path)
     print(

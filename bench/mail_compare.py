@@ -239,6 +239,9 @@ if __name__ == "__main__":
     loops = ["uvloop"] if arguments.uvloop else arguments.loops.split(",")
     if set(loops) - {"asyncio", "uvloop"}:
         parser.error("--loops takes asyncio and/or uvloop")
+    from bench import pages
+
+    started = pages.begin()
     setup_django()
     by_loop = {}
     for loop in loops:
@@ -250,8 +253,6 @@ if __name__ == "__main__":
         else:
             by_loop[loop] = asyncio.run(main(arguments))
     if not arguments.no_save:
-        from bench import pages
-
         path = pages.save(
             "mail",
             {
@@ -263,6 +264,7 @@ if __name__ == "__main__":
                 },
                 "loops": by_loop,
             },
+            started,
         )
         page = pages.render_page("mail", path)
         print(

@@ -30,15 +30,22 @@ COMMANDS = {
 }
 
 
-def save(kind: str, data: dict[str, Any], target: Any = None) -> str:
-    """Write ``data`` with the machine metadata to
-    ``bench/results/<kind>-<date>.json``; return its path."""
+def begin(target: Any = None) -> dict[str, Any]:
+    """The suite's machine metadata (:func:`bench.suite.machine`), taken
+    before a comparison measures anything; pass it to :func:`save`."""
     from bench.suite import machine
 
+    return machine(target)
+
+
+def save(kind: str, data: dict[str, Any], machine: dict[str, Any]) -> str:
+    """Write ``data`` with ``machine`` (from :func:`begin`, completed with
+    the load average at the end) to ``bench/results/<kind>-<date>.json``;
+    return its path."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     os.makedirs(RESULTS_DIR, exist_ok=True)
     path = os.path.join(RESULTS_DIR, f"{kind}-{stamp}.json")
-    results = {"kind": kind, "machine": machine(target), **data}
+    results = {"kind": kind, "machine": machine, **data}
     results["machine"]["loadavg_at_end"] = os.getloadavg()
     with open(path, "w", encoding="utf-8") as out:
         json.dump(results, out, indent=1)
@@ -110,6 +117,8 @@ def _source(results: dict[str, Any], name: str, kind: str) -> list[str]:
     """Where the figures come from: results file, command, machine."""
     m = results["machine"]
     load = ", ".join(f"{x:.2f}" for x in m["loadavg_at_start"])
+    if "loadavg_at_end" in m:
+        load += ", at end " + ", ".join(f"{x:.2f}" for x in m["loadavg_at_end"])
     versions = ", ".join(
         f"{k} {v}" for k, v in m["versions"].items() if v and k in VERSIONS[kind]
     )
@@ -236,7 +245,8 @@ def render_cache(results: dict[str, Any], name: str) -> list[str]:
     lines += [
         "",
         "A layer is the backend's call minus redis-py's own `GET` in the same "
-        "run: key building, client lookup, unpickling.",
+        "run: key building, getting a client (Django's backend builds a new "
+        "`redis.Redis` object for each call), unpickling.",
     ]
     return lines
 
@@ -270,10 +280,14 @@ def render_mail(results: dict[str, Any], name: str) -> list[str]:
              f"{c['bridged_s']:.2f} s",
              _ratio(c["bridged_s"], c["stock_thread_sensitive_s"])],
         ]  # fmt: skip
-        for label, part in (
-            (f"one message per connection, {p['messages']} sequential", seq),
-            (f"one message in a {p['messages']}-message batch", batch),
-        ):
+        parts = [(f"one message per connection, {p['messages']} sequential", seq)]
+        if "bridged" in seq:
+            parts.append((
+                "the same, oneloop's sync `send_mail` inside `run_sync`",
+                {"stock": seq["stock"], "oneloop": seq["bridged"]},
+            ))  # fmt: skip
+        parts.append((f"one message in a {p['messages']}-message batch", batch))
+        for label, part in parts:
             for what in ("wall", "cpu"):
                 rows.append([
                     f"{label}, {'wall' if what == 'wall' else 'client CPU'}", loop,
