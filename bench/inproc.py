@@ -1,5 +1,6 @@
-"""In-process measurements (P1 per-query latency, P7 crossing cost, and the
-quick run's 20-way concurrency), one system per process.
+"""In-process measurements (P1 per-query latency, P7 crossing cost with and
+without oneloop's loop-block watchdog, and the quick run's 20-way
+concurrency), one system per process.
 
 Each measurement runs in a fresh interpreter so that stock Django is measured
 with oneloop not even imported. The parent calls :func:`measure`, which starts
@@ -312,10 +313,49 @@ def crossing(system: str, calls: int, repeats: int) -> dict[str, Any]:
     raise SystemExit(f"no crossing measurement for {system!r}")
 
 
+def watchdog(system: str, calls: int, repeats: int) -> dict[str, Any]:
+    """P7 with oneloop's loop-block watchdog: µs per ``await run_sync(f)``
+    no-op round trip with ``start_watchdog(loop, 100)`` running on the loop
+    (the ASGI handler's default threshold) and without it. Off and on
+    alternate in one process, the order flipped each round, so drift touches
+    both alike."""
+    if system != "oneloop-bridge":
+        raise SystemExit(f"no watchdog measurement for {system!r}")
+    from oneloop.bridge import run_sync
+    from oneloop.watchdog import start_watchdog, stop_watchdog
+
+    loop, loop_name = _new_loop()
+    samples: dict[str, list[float]] = {"off": [], "on": []}
+
+    async def once(state: str) -> None:
+        if state == "on":
+            start_watchdog(loop, 100)
+            await asyncio.sleep(0.05)  # the monitor thread is up and waiting
+        try:
+            samples[state] += await _time_async(lambda _k: run_sync(_noop), calls, 1)
+        finally:
+            if state == "on":
+                stop_watchdog(loop)
+
+    async def main() -> None:
+        for i in range(repeats):
+            for state in ("off", "on") if i % 2 == 0 else ("on", "off"):
+                await once(state)
+
+    loop.run_until_complete(main())
+    return {
+        "loop": loop_name,
+        "threshold_ms": 100,
+        "off": _summary(samples["off"]),
+        "on": _summary(samples["on"]),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     """Child entry point: run one measurement, print one JSON line."""
     parser = argparse.ArgumentParser(prog="python -m bench.inproc")
-    parser.add_argument("mode", choices=["latency", "concurrency", "crossing"])
+    modes = ["latency", "concurrency", "crossing", "watchdog"]
+    parser.add_argument("mode", choices=modes)
     parser.add_argument("system", choices=sorted(DJANGO_SYSTEM))
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
@@ -326,6 +366,8 @@ def main(argv: list[str] | None = None) -> None:
         result = latency(args.system, args.calls, args.repeats)
     elif args.mode == "concurrency":
         result = concurrency(args.system, args.tasks, args.wait)
+    elif args.mode == "watchdog":
+        result = watchdog(args.system, args.calls, args.repeats)
     else:
         result = crossing(args.system, args.calls, args.repeats)
     print(json.dumps(result))

@@ -93,6 +93,9 @@ from the newest results file of each.
   stock sync views, `asyncio.gather` in async views); p50 at 4 connections.
 - **P7** one sync↔async crossing: asgiref `sync_to_async` / `async_to_sync`
   vs oneloop `run_sync` / `await_`, no-op round trips; µs.
+  Beside it, oneloop's `run_sync` crossing with its loop-block watchdog
+  started on the loop (`start_watchdog(loop, 100)`) against without,
+  alternating in one process.
 
 Every request of every system is primed once, one at a time, before a
 concurrent warm-up that is not recorded; the server is left to go idle
@@ -448,6 +451,33 @@ def _p3_phrase(row: dict[str, Any]) -> str:
     )
 
 
+def p3_bullets(results: dict) -> list[str]:
+    """P3 as Markdown bullets, one per variant: each ratio next to its
+    absolute numbers and its noise verdict (the headline's and evidence.md
+    §4's wording)."""
+    out = []
+    p3 = p3_rows(results)
+    for variant, label in P3_VARIANTS.items():
+        mine = [row for row in p3 if row["variant"] == variant]
+        if not mine:
+            continue
+        measured = [
+            row for row in mine if row["cmp"] and row["cmp"]["within"] is not None
+        ]
+        within = sum(row["cmp"]["within"] for row in measured)
+        title = (
+            'installed vs not (`"oneloop"` in INSTALLED_APPS, nothing else changed)'
+            if variant == "app"
+            else f"{label} (a separate figure, not installed vs not)"
+        )
+        out.append(
+            f"- **P3** {title}, against stock: "
+            + "; ".join(_p3_phrase(row) for row in mine)
+            + f". Within noise: {within} of {len(measured)}."
+        )
+    return out
+
+
 def headline(results: dict, results_name: str) -> list[str]:
     """The headline ratios (oneloop / peers), each next to its absolute
     numbers, as Markdown bullet points. Used by benchmarks.md and, for a
@@ -537,25 +567,7 @@ def headline(results: dict, results_name: str) -> list[str]:
                     f"{r6['p50_ms']:.1f} ms p50 vs one query {one['p50_ms']:.1f} ms "
                     f"(**{r6['p50_ms'] / one['p50_ms']:.2f}x**)."
                 )
-    p3 = p3_rows(results)
-    for variant, label in P3_VARIANTS.items():
-        mine = [row for row in p3 if row["variant"] == variant]
-        if not mine:
-            continue
-        measured = [
-            row for row in mine if row["cmp"] and row["cmp"]["within"] is not None
-        ]
-        within = sum(row["cmp"]["within"] for row in measured)
-        title = (
-            'installed vs not (`"oneloop"` in INSTALLED_APPS, nothing else changed)'
-            if variant == "app"
-            else f"{label} (a separate figure, not installed vs not)"
-        )
-        out.append(
-            f"- **P3** {title}, against stock: "
-            + "; ".join(_p3_phrase(row) for row in mine)
-            + f". Within noise: {within} of {len(measured)}."
-        )
+    out += p3_bullets(results)
     p7 = results.get("P7", {})
     a = p7.get("asgiref", {}).get("to_sync", {}).get("median")
     b = p7.get("oneloop-bridge", {}).get("to_sync", {}).get("median")
@@ -567,6 +579,27 @@ def headline(results: dict, results_name: str) -> list[str]:
     if out:
         out.append(f"\n(From `{results_name}`.)")
     return out
+
+
+def watchdog_lines(p7: dict[str, Any]) -> list[str]:
+    """P7's watchdog row: the bridge crossing with oneloop's loop-block
+    watchdog started on the loop against without it, same process."""
+    w = p7.get("watchdog")
+    if not w:
+        row = ("`await run_sync(f)`", "not measured in this results file", "-", "-")
+    elif "error" in w:
+        row = ("`await run_sync(f)`", f"error: {w['error']}", "-", "-")
+    else:
+        off, on = w["off"]["median"], w["on"]["median"]
+        row = ("`await run_sync(f)`", f"{off:.2f}", f"{on:.2f}", f"{on / off:.2f}x")
+    header = ["oneloop async → sync call", "watchdog off, µs", "watchdog on, µs"]
+    return [
+        *_table([*header, "on / off"], [row]),
+        "Watchdog on: `oneloop.watchdog.start_watchdog(loop, 100)` (the ASGI "
+        "handler's default threshold) running while the crossings are timed; "
+        "off and on alternate in one process.",
+        "",
+    ]
 
 
 def update_evidence(path: str, block: list[str]) -> bool:
@@ -621,6 +654,11 @@ def render(path: str, out_dir: str) -> str:
         lines += ["## Headline ratios", "", *heads, ""]
     if os.path.abspath(out_dir) == os.path.abspath(DOCS_DIR):
         update_evidence(os.path.join(DOCS_DIR, "evidence.md"), heads)
+        from bench import evidence  # it reads this module's helpers
+
+        evidence.update(
+            os.path.join(DOCS_DIR, "evidence.md"), results, os.path.basename(path)
+        )
         pages.refresh()  # asgi.md, cache.md, mail.md from their own results
 
     # Systems and how each is configured.
@@ -839,6 +877,7 @@ def render(path: str, out_dir: str) -> str:
             "inside a bridge. Each is a round trip of a no-op.",
             "",
         ]
+        lines += watchdog_lines(p7)
 
     dup = results.get("duplication", {})
     if "django" in dup and "oneloop" in dup:

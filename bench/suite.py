@@ -21,7 +21,8 @@ Scenarios, named as in the project's issue:
 * P4 CPU-bound: one indexed query for 20 rows + a template; requests/s.
 * P5 memory per in-flight request: server RSS with N slow requests in flight.
 * P6 fan-out: one request issuing 5 independent 50 ms queries.
-* P7 one sync↔async crossing: asgiref vs oneloop's bridge; µs.
+* P7 one sync↔async crossing: asgiref vs oneloop's bridge; µs. And the
+  bridge crossing with oneloop's loop-block watchdog started vs not.
 """
 
 from __future__ import annotations
@@ -177,6 +178,11 @@ def run_inproc(mode: Mode, target: Target) -> dict[str, Any]:
         out["P7"][system] = measure(
             "crossing", system, target, calls=mode.p7_calls, repeats=mode.p1_repeats
         )
+    _log("P7 oneloop-bridge with the loop-block watchdog on and off")
+    out["P7"]["watchdog"] = measure(
+        "watchdog", "oneloop-bridge", target, calls=mode.p7_calls,
+        repeats=mode.p1_repeats,
+    )  # fmt: skip
     _log("P3 sync latency and manage.py start-up, in alternating rounds")
 
     def latency(system: str) -> float | str:

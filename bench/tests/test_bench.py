@@ -288,3 +288,99 @@ def test_mail_page_compares_each_stock_figure_with_oneloop() -> None:
     text = "\n".join(pages.render_mail(results, "mail-x.json"))
     assert "| 0.24 s | 0.06x |" in text and "| 0.24 s | 0.30x |" in text
     assert "sequential, client CPU | asyncio | 800 µs | 1,000 µs | 1.25x |" in text
+
+
+# --- evidence.md's generated sections and P7's watchdog row -------------------
+
+
+def _evidence_results() -> dict:
+    def row(system: str, scenario: str, clients: int, **figures: object) -> dict:
+        return {"system": system, "workers": 1, "clients": clients,
+                "scenario": scenario, "requests": 1000, "non_2xx": 0,
+                "socket_errors": 0, **figures}  # fmt: skip
+
+    http = [
+        row("oneloop-sync", "P2", 10, rps=195, p50_ms=51.0, p99_ms=60.0,
+            cpu_us_per_request=1000),
+        row("oneloop-sync", "P2", 100, rps=800, p50_ms=100.0, p99_ms=140.0,
+            cpu_us_per_request=1200),
+        row("gevent", "P2", 100, rps=900, p50_ms=100.0, p99_ms=300.0,
+            cpu_us_per_request=1300),
+        row("asgi-sync", "P2", 100, rps=250, p50_ms=300.0, p99_ms=900.0,
+            cpu_us_per_request=4000),
+        row("wsgi", "P2", 100, rps=600, p50_ms=150.0, p99_ms=200.0,
+            cpu_us_per_request=1500),
+        row("oneloop-sync", "P6", 4, rps=70, p50_ms=55.0),
+        row("wsgi", "P6", 4, rps=15, p50_ms=260.0),
+    ]  # fmt: skip
+    return {
+        **_p3_results(),
+        "mode": {"p4_clients": 50, "p5_inflight": 500},
+        "P1": {"stock-sync": {"median": 400.0}, "stock-async": {"median": 640.0},
+               "oneloop-async": {"median": 420.0}},
+        "P7": {"asgiref": {"to_sync": {"median": 80.0}},
+               "oneloop-bridge": {"to_sync": {"median": 2.5}}},
+        "http": http,
+    }  # fmt: skip
+
+
+def test_evidence_sections_state_numbers_with_ratios() -> None:
+    from bench import evidence
+
+    results = _evidence_results()
+    one = "\n".join(evidence.section1(results))
+    assert "stock `afirst()` 640 µs vs stock `first()` 400 µs (**1.60x**)" in one
+    assert "adds 240 µs" in one and "(**32.00x** as long" in one
+    assert "asgi-sync 250 req/s (**0.42x**, 4000 µs CPU/req)" in one
+    assert "P5** stock ASGI, memory and threads" not in one  # no P5 rows
+    assert "not measured in this results file" in one
+    two = "\n".join(evidence.section2(results))
+    assert "100 clients oneloop-sync 800 req/s = 3.20x stock ASGI" in two
+    assert "0.89x gevent" in two and "p99/p50 1.40" in two
+    assert "**1.08x** one query (51.0 ms)" in two  # fan-out vs P2 at 10 clients
+    five = "\n".join(evidence.section5({}))
+    assert "not measured in this results file" in five
+
+
+def test_evidence_targets_are_computed_met_or_missed() -> None:
+    from bench import evidence
+
+    status = {t["key"]: t for t in evidence.target_status(_evidence_results())}
+    assert status["p1"]["met"] is True  # 420 / 400 = 1.05
+    assert status["p2_gevent"]["met"] is False  # 800 / 900
+    assert status["p2_cpu"]["met"] is True and status["p2_tail"]["met"] is True
+    assert status["p2_c10"]["met"] is True  # 195 / 200
+    assert status["p3"]["met"] is False  # manage.py check 1.19x
+    assert status["p5"]["met"] is None  # no P5 rows: not measured
+    assert status["p6"]["met"] is True
+    assert status["p7"]["met"] is False  # 2.5 µs
+    text = "\n".join(evidence.section3(_evidence_results()))
+    assert "1w c100 gevent **0.889x** (800 vs 900 req/s)" in text
+    assert "P7 one async→sync crossing ≤ 2.00 µs: in-process 2.50 µs" in text
+    assert "**Targets not measured**" in text
+
+
+def test_evidence_blocks_replace_every_marked_section(tmp_path) -> None:
+    from bench import evidence
+
+    page = tmp_path / "evidence.md"
+    page.write_text(
+        "".join(
+            f"<!-- bench:evidence-{n}:start -->\n<!-- bench:evidence-{n}:end -->\n"
+            for n in range(1, 6)
+        )
+    )
+    written = evidence.update(str(page), _evidence_results(), "x.json")
+    assert written == [f"evidence-{n}" for n in range(1, 6)]
+    first = page.read_text()
+    evidence.update(str(page), _evidence_results(), "x.json")
+    assert page.read_text() == first  # idempotent
+
+
+def test_p7_watchdog_row_compares_on_with_off() -> None:
+    from bench.report import watchdog_lines
+
+    on_off = {"watchdog": {"off": {"median": 2.0}, "on": {"median": 2.1}}}
+    text = "\n".join(watchdog_lines(on_off))
+    assert "| `await run_sync(f)` | 2.00 | 2.10 | 1.05x |" in text
+    assert "not measured in this results file" in "\n".join(watchdog_lines({}))
