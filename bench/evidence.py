@@ -390,7 +390,7 @@ def target_status(results: dict) -> list[dict[str, Any]]:
 def _target_phrase(t: dict[str, Any]) -> str:
     """A target, its limit and each measured value. Ratios get three decimals
     so that a value just past the limit never prints as the limit itself."""
-    digits = {"x": 3, "µs": 2, "KiB": 1}.get(t["unit"], 0)
+    digits = {"x": 3, "µs": 2, "KiB": 1}.get(t["unit"], 0) if t["limit"] < 100 else 0
 
     def show(v: float) -> str:
         text = f"{v:,.{digits}f}"
