@@ -1,7 +1,12 @@
-import threading
+"""Fixtures of the database tests: where queries run, which threads start,
+and a query that waits in the database on either backend."""
 
+import threading
+import time
+
+import psycopg
 import pytest
-from django.db import connections
+from django.db import connection, connections
 from django.db.backends.signals import connection_created
 
 
@@ -34,3 +39,73 @@ def query_threads():
     connection_created.disconnect(recorder.on_connect)
     for conn in existing:
         conn.execute_wrappers.remove(recorder)
+
+
+@pytest.fixture
+def driver_threads(monkeypatch):
+    """Records the thread of every statement the database driver executes:
+    psycopg's async cursor on PostgreSQL; on SQLite, sqlite3's trace
+    callback, which runs in the thread executing the statement."""
+    threads: list[int] = []
+
+    if connection.vendor == "postgresql":
+        execute = psycopg.AsyncCursor.execute
+
+        async def recording_execute(self, *args, **kwargs):
+            threads.append(threading.get_ident())
+            return await execute(self, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.AsyncCursor, "execute", recording_execute)
+        yield threads
+        return
+
+    def trace(statement):
+        threads.append(threading.get_ident())
+
+    def on_connect(sender, connection, **kwargs):
+        connection.connection.set_trace_callback(trace)
+
+    connection_created.connect(on_connect)
+    yield threads
+    connection_created.disconnect(on_connect)
+
+
+@pytest.fixture
+def new_threads():
+    """Returns the threads started since the fixture was set up, except the
+    SQLite ENGINE's own: each SQLite connection owns a thread that runs its
+    sqlite3 calls (sqlite3 has no async API), by design."""
+    before = set(threading.enumerate())
+
+    def started() -> set[threading.Thread]:
+        return {
+            thread
+            for thread in set(threading.enumerate()) - before
+            if not thread.name.startswith("oneloop-sqlite")
+        }
+
+    return started
+
+
+def _sleep(seconds: float) -> int:
+    time.sleep(seconds)
+    return 1
+
+
+def _register_sleep(sender, connection, **kwargs):
+    if connection.vendor == "sqlite":
+        connection.connection.create_function("oneloop_sleep", 1, _sleep)
+
+
+@pytest.fixture
+def sleep_sql():
+    """SQL of a query that waits ``%s`` seconds in the database: pg_sleep()
+    on PostgreSQL; on SQLite, ``oneloop_sleep()``, a function given to each
+    new connection, which sleeps in the thread running the sqlite3 call, as
+    a slow query on a busy disk would."""
+    connection_created.connect(_register_sleep)
+    if connection.vendor == "postgresql":
+        yield "SELECT pg_sleep(%s)"
+    else:
+        yield "SELECT oneloop_sleep(%s)"
+    connection_created.disconnect(_register_sleep)

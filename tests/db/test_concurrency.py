@@ -1,7 +1,11 @@
-"""The connection rules under concurrency, on a real PostgreSQL server."""
+"""The connection rules under concurrency, on a real PostgreSQL server and on
+a SQLite file database. The tests that look at PostgreSQL's own view of its
+backends (pg_backend_pid, pg_stat_activity, server-side cancel, the pool) are
+marked PostgreSQL-only."""
 
 import asyncio
 import random
+import threading
 import time
 
 import pytest
@@ -10,29 +14,53 @@ from django.db import connection, transaction
 import oneloop
 from tests.testapp.models import Book
 
-pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def slow_lookup(n: int) -> tuple[int, int | None]:
-    """A 0.2 s server-side wait, then an ORM query; returns the backend pid."""
+def slow_lookup(n: int, sleep_sql: str) -> int | None:
+    """A 0.2 s wait in the database, then an ORM query."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_sleep(0.2), pg_backend_pid()")
-        pid = cursor.fetchone()[1]
+        cursor.execute(sleep_sql, [0.2])
     book = Book.objects.filter(n=n).first()
-    return pid, book and book.n
+    return book and book.n
 
 
-async def test_twenty_slow_queries_run_concurrently_on_one_thread():
+def assert_on_the_loop_thread(query_threads, driver_threads, new_threads) -> None:
+    """Django made every query from the loop's thread (on PostgreSQL the
+    driver ran them there too), and no worker thread was started."""
+    loop_thread = threading.get_ident()
+    assert query_threads.threads, "no query was recorded"
+    assert set(query_threads.threads) == {loop_thread}
+    assert driver_threads, "no driver call was recorded"
+    if connection.vendor == "postgresql":
+        # psycopg's async driver is awaited on the loop itself.
+        assert set(driver_threads) == {loop_thread}
+    else:
+        # sqlite3 has no async API: each connection's own thread runs its
+        # calls while the loop goes on (those threads are the ENGINE's, by
+        # design, and new_threads() leaves them out).
+        assert loop_thread not in driver_threads
+    assert not new_threads(), "a thread was started"
+    assert asyncio.get_running_loop()._default_executor is None, (
+        "the loop's executor was used"
+    )
+
+
+async def test_twenty_slow_queries_run_concurrently_on_one_thread(
+    sleep_sql, query_threads, driver_threads, new_threads
+):
     await Book.objects.abulk_create([Book(title="b", n=i) for i in range(20)])
     start = time.perf_counter()
     results = await asyncio.gather(
-        *(oneloop.run_sync(slow_lookup, i) for i in range(20))
+        *(oneloop.run_sync(slow_lookup, i, sleep_sql) for i in range(20))
     )
     elapsed = time.perf_counter() - start
     assert elapsed < 1.0, f"20 x 0.2 s took {elapsed:.2f} s"
-    assert [n for _, n in results] == list(range(20))
+    assert results == list(range(20))
+    assert_on_the_loop_thread(query_threads, driver_threads, new_threads)
 
 
+@pytest.mark.postgresql
 async def test_children_outside_atomic_run_on_their_own_backends():
     barrier = asyncio.Barrier(5)
 
@@ -49,18 +77,25 @@ async def test_children_outside_atomic_run_on_their_own_backends():
     assert len({pid for pid, _ in results}) == 5
 
 
-async def test_gather_from_sync_code_in_a_bridge():
+async def test_gather_from_sync_code_in_a_bridge(
+    sleep_sql, query_threads, driver_threads, new_threads
+):
     await Book.objects.abulk_create([Book(title="b", n=i) for i in range(20)])
 
     def view():
-        return oneloop.gather(*(lambda i=i: slow_lookup(i) for i in range(20)))
+        return oneloop.gather(
+            *(lambda i=i: slow_lookup(i, sleep_sql) for i in range(20))
+        )
 
     start = time.perf_counter()
     results = await oneloop.run_sync(view)
-    assert time.perf_counter() - start < 1.0
-    assert [n for _, n in results] == list(range(20))
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0, f"20 x 0.2 s took {elapsed:.2f} s"
+    assert results == list(range(20))
+    assert_on_the_loop_thread(query_threads, driver_threads, new_threads)
 
 
+@pytest.mark.postgresql
 async def test_children_share_the_parents_transaction():
     def parent():
         with transaction.atomic():
@@ -78,6 +113,23 @@ async def test_children_share_the_parents_transaction():
     assert children == [(own_pid, True)] * 3
 
 
+@pytest.fixture
+def sqlite_writers_wait_longer(monkeypatch):
+    """On SQLite, concurrent transactions take the database's one write lock
+    in turn. A writer that finds it taken waits in SQLite's busy handler, in
+    its connection's own thread (the loop keeps running the holder to its
+    COMMIT), for at most sqlite3's default timeout of 5 s; with 50 writers the
+    unluckiest one can wait more than 3 s on a busy machine. An application
+    with that many concurrent writers raises the timeout with Django's
+    OPTIONS["timeout"]; so does this test, for the connections it opens.
+    transaction_mode "IMMEDIATE" is not needed: each transaction writes
+    first, so none holds a read lock it would have to upgrade (the deadlock
+    that SQLite reports at once instead of waiting)."""
+    if connection.vendor == "sqlite":
+        monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 30)
+
+
+@pytest.mark.usefixtures("sqlite_writers_wait_longer")
 async def test_fifty_transactions_keep_exactly_the_committed_rows():
     class Rollback(Exception):
         pass
@@ -113,6 +165,7 @@ def _pool_stats() -> dict[str, int]:
     return connection.pool.pool.get_stats()
 
 
+@pytest.mark.postgresql
 async def test_cancelled_query_stops_on_server_and_rolls_back():
     started = asyncio.Event()
 
@@ -142,6 +195,7 @@ async def test_cancelled_query_stops_on_server_and_rolls_back():
     assert not await Book.objects.filter(n=1).aexists()
 
 
+@pytest.mark.postgresql
 async def test_two_hundred_random_cancellations_leave_nothing_behind():
     await Book.objects.acreate(title="seed", n=0)
 
