@@ -161,17 +161,53 @@ def _server_activity() -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
+def _backend_state(pid: int) -> str | None:
+    """The state of server backend ``pid``: ``"ours"`` when it is the one
+    asking (the pool handed it to this task), ``None`` once it has ended."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CASE WHEN pid = pg_backend_pid() THEN 'ours' ELSE state END "
+            "FROM pg_stat_activity WHERE pid = %s",
+            [pid],
+        )
+        row = cursor.fetchone()
+    return row and row[0]
+
+
 def _pool_stats() -> dict[str, int]:
     return connection.pool.pool.get_stats()
+
+
+async def _wait_for_pool_to_take_back(pid: int) -> None:
+    """Wait until every connection but the test's own is back in the pool
+    (a finished task gives its connections back asynchronously), then check
+    that the one of backend ``pid`` was given back, not closed: its backend
+    is alive and idle, or is the one the pool has since handed to this test."""
+    for _ in range(50):
+        stats = await oneloop.run_sync(_pool_stats)
+        state = await oneloop.run_sync(_backend_state, pid)
+        if stats["pool_available"] == stats["pool_size"] - 1 and state in (
+            "idle",
+            "ours",
+        ):
+            break
+        await asyncio.sleep(0.05)
+    # One connection is checked out: the one this test itself is using.
+    assert stats["pool_available"] == stats["pool_size"] - 1, stats
+    assert not stats.get("returns_bad"), stats
+    assert state in ("idle", "ours"), state
 
 
 @pytest.mark.postgresql
 async def test_cancelled_query_stops_on_server_and_rolls_back():
     started = asyncio.Event()
+    pids = []
 
     def long_query():
         with transaction.atomic():
             Book.objects.create(title="never committed", n=1)
+            pid = connection.cursor().execute("SELECT pg_backend_pid()")
+            pids.append(pid.fetchone()[0])
             started_loop.call_soon_threadsafe(started.set)
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_sleep(5)")
@@ -193,6 +229,8 @@ async def test_cancelled_query_stops_on_server_and_rolls_back():
         assert time.perf_counter() < deadline, activity
         await asyncio.sleep(0.05)
     assert not await Book.objects.filter(n=1).aexists()
+    # The connection of the cancelled task went back to the pool, reusable.
+    await _wait_for_pool_to_take_back(pids[0])
 
 
 @pytest.mark.postgresql
