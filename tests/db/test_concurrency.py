@@ -233,6 +233,53 @@ async def test_cancelled_query_stops_on_server_and_rolls_back():
     await _wait_for_pool_to_take_back(pids[0])
 
 
+def _autocommit_off() -> None:
+    transaction.set_autocommit(False)
+
+
+def _atomic_never_exited() -> None:
+    transaction.atomic().__enter__()
+
+
+LEAVE_A_TRANSACTION_OPEN = pytest.mark.parametrize(
+    "leave_open",
+    [_autocommit_off, _atomic_never_exited],
+    ids=["set_autocommit(False)", "atomic() entered, never exited"],
+)
+
+
+@LEAVE_A_TRANSACTION_OPEN
+async def test_task_ending_inside_a_transaction_gives_its_connection_back_rolled_back(
+    leave_open,
+):
+    def insert_and_return():
+        leave_open()
+        Book.objects.create(title="left open", n=1)
+
+    await asyncio.create_task(oneloop.run_sync(insert_and_return))
+    # A new task can write: on SQLite the finished task's transaction no
+    # longer holds the database's write lock.
+    await asyncio.create_task(oneloop.run_sync(Book.objects.create, title="b", n=2))
+    assert [n async for n in Book.objects.values_list("n", flat=True)] == [2]
+
+
+@pytest.mark.postgresql
+@LEAVE_A_TRANSACTION_OPEN
+async def test_task_ending_inside_a_transaction_leaves_no_idle_in_transaction_backend(
+    leave_open,
+):
+    def insert_and_return():
+        leave_open()
+        Book.objects.create(title="left open", n=1)
+        return connection.cursor().execute("SELECT pg_backend_pid()").fetchone()[0]
+
+    pid = await asyncio.create_task(oneloop.run_sync(insert_and_return))
+    await _wait_for_pool_to_take_back(pid)
+    activity = await oneloop.run_sync(_server_activity)
+    assert not activity.get("idle in transaction"), activity
+    assert not await Book.objects.filter(n=1).aexists()
+
+
 @pytest.mark.postgresql
 async def test_two_hundred_random_cancellations_leave_nothing_behind():
     await Book.objects.acreate(title="seed", n=0)
