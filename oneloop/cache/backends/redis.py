@@ -283,6 +283,15 @@ class AsyncRedisCacheClient:
             self._pool_class,
             repr(sorted(self._pool_options.items(), key=lambda kv: kv[0])),
         )
+        # One immediate retry on a lost connection, unless OPTIONS say
+        # otherwise: after a Redis restart every idle pooled connection is
+        # dead, and without it each one fails one operation before it
+        # reconnects (redis-py's pooled connections retry 0 times by default).
+        if "retry" not in options and "retry_on_error" not in options:
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+
+            self._pool_options["retry"] = Retry(NoBackoff(), 1)
         # (loop, its clients entry, {server index: client}) of the last loop
         # used, read and replaced as one tuple: threads never see a mix.
         self._last: tuple[Any, _LoopClients | None, dict[int, Any]] = (None, None, {})
