@@ -10,9 +10,6 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from oneloop import conf
-from oneloop.asgi import check_asgi_application
-
-register(Tags.compatibility)(check_asgi_application)
 
 POOL_KEYS = {
     "min_size",
@@ -115,6 +112,15 @@ def _check_pool(alias: str, options: dict[str, Any]) -> list[Error]:
             )
         )
     return errors
+
+
+@register(Tags.compatibility, deploy=True)
+def check_asgi_deployment(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """``oneloop.W101``, a deployment check (``manage.py check --deploy``): it
+    imports the project's ASGI module, which sync commands should not pay for."""
+    from oneloop.asgi import check_asgi_application
+
+    return check_asgi_application(app_configs, **kwargs)
 
 
 @register(Tags.compatibility)

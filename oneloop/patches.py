@@ -12,7 +12,11 @@ import asyncio
 import contextvars
 import functools
 import importlib
-from collections.abc import Callable
+import importlib.abc
+import importlib.util
+import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 from asgiref.sync import AsyncToSync, SyncToAsync
@@ -42,7 +46,12 @@ ORM_MODULES = (
 )
 
 # Adapter modules that declare PATCHES: [(owner, attribute, new value), ...].
-ADAPTERS = ("oneloop.mail", "oneloop.forms", "oneloop.template", "oneloop.test")
+ADAPTERS = ("oneloop.mail", "oneloop.forms", "oneloop.template")
+
+# Adapters applied when the Django module they patch is first imported: the
+# test machinery (django.test imports unittest, jinja2, wsgiref...) costs a
+# sync deployment start-up time it would never use.
+LAZY_ADAPTERS = {"django.test": "oneloop.test"}
 
 # (owner, attribute name, original value) for every patch, in install order.
 _applied: list[tuple[Any, str, Any]] = []
@@ -70,11 +79,11 @@ def _set(owner: Any, name: str, value: Any) -> None:
     setattr(owner, name, value)
 
 
-def _adapter_patches() -> list[tuple[Any, str, Any]]:
+def _adapter_patches(names: Sequence[str]) -> list[tuple[Any, str, Any]]:
     """The patches each adapter module declares in its ``PATCHES`` list.
     Adapters whose optional dependency is missing declare nothing."""
     found: list[tuple[Any, str, Any]] = []
-    for name in ADAPTERS:
+    for name in names:
         try:
             module = importlib.import_module(name)
         except ImportError as exc:
@@ -104,7 +113,7 @@ def install() -> None:
     _set(AsyncToSync, "__call__", _async_to_sync_call)
     _set(SyncToAsync, "__call__", _sync_to_async_call)
     # 5. What the adapters add: EmailMessage.asend(), form.ais_valid(), ...
-    for owner, name, value in _adapter_patches():
+    for owner, name, value in _adapter_patches(ADAPTERS):
         _set(owner, name, value)
     # 6. cached_db sessions: aexists() awaits the cache (Django's calls the
     #    sync cache from async code).
@@ -112,11 +121,49 @@ def install() -> None:
         from django.contrib.sessions.backends import cached_db
 
         _set(cached_db.SessionStore, "aexists", _cached_db_aexists)
+    # 7. Once Django's test machinery is imported, the test adapter.
+    for module, adapter in LAZY_ADAPTERS.items():
+        if module in sys.modules:
+            _apply_lazy(adapter)
+        else:
+            sys.meta_path.insert(0, _AfterImport(module, adapter))
     setting_changed.connect(_reset_loop_safety)
+
+
+def _apply_lazy(adapter: str) -> None:
+    if _applied:  # not uninstalled meanwhile
+        for owner, name, value in _adapter_patches((adapter,)):
+            _set(owner, name, value)
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Applies an adapter's patches right after ``module`` is first imported.
+    It finds nothing itself: it wraps the loader the other finders return."""
+
+    def __init__(self, module: str, adapter: str) -> None:
+        self.module = module
+        self.adapter = adapter
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != self.module:
+            return None
+        sys.meta_path.remove(self)  # once, and not from inside find_spec below
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            execute(module)
+            _apply_lazy(self.adapter)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
 
 
 def uninstall() -> None:
     """Undo every patch, newest first."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _AfterImport)]
     while _applied:
         owner, name, original = _applied.pop()
         if original is _ABSENT:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
@@ -16,6 +17,15 @@ def test_stock_handler_with_oneloop_installed_warns():
     assert [m.id for m in messages] == ["oneloop.W101"]
     assert "django.core.handlers.asgi.ASGIHandler" in messages[0].msg
     assert "from oneloop.asgi import get_asgi_application" in messages[0].hint
+
+
+@override_settings(ASGI_APPLICATION="tests.asgi.project.asgi_stock.application")
+def test_the_stock_handler_check_runs_with_deploy_checks_only():
+    """It imports the project's ASGI module: `manage.py migrate` and the other
+    commands that run checks don't pay for that; `check --deploy` does."""
+    assert "oneloop.W101" not in [m.id for m in run_checks()]
+    deploy = run_checks(include_deployment_checks=True)
+    assert "oneloop.W101" in [m.id for m in deploy]
 
 
 @override_settings(ASGI_APPLICATION="tests.asgi.project.asgi.application")
