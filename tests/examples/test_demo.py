@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from tests.examples.conftest import DEMO_DIR, Server
+from tests.servers import ROOT, free_port
 
 
 def test_pages_answer(sqlite_demo: Server) -> None:
@@ -49,3 +51,44 @@ def test_load_report(tmp_path: Path) -> None:
     for row in rows:
         ours, theirs = row.split()[1:3]
         assert float(ours) > 0 and float(theirs) > 0
+
+
+@pytest.mark.slow
+def test_readme_command_serves_the_demo(tmp_path: Path) -> None:
+    """The README's main command as a new user runs it, ``sh examples/run.sh``
+    (here inside this virtualenv, so it installs nothing): it migrates, loads
+    the sample data and serves the demo on SQLite until it is stopped."""
+    bin_dir = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(
+        VIRTUAL_ENV=str(bin_dir.parent),
+        PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+        BOOKSHOP_SQLITE=str(tmp_path / "db.sqlite3"),
+    )
+    command = ["sh", "examples/run.sh", "--port", str(free_port())]
+    with subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # Ctrl-C reaches the server too
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            output = []
+            for line in proc.stdout:
+                output.append(line)
+                if "is up at" in line:
+                    break
+            else:
+                pytest.fail("run.sh ended before serving:\n" + "".join(output[-30:]))
+            url = line.split("is up at", 1)[1].strip()
+            page = httpx.get(url + "books/", timeout=30)
+            assert page.status_code == 200
+            assert "120 books" in page.text
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.communicate(timeout=30)
+        assert proc.returncode == 0
