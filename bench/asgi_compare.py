@@ -266,7 +266,7 @@ def main() -> None:
         drop_database()
     if options.no_save:
         return
-    path = pages.save(
+    pages.publish(
         "asgi",
         {
             "params": {
@@ -283,10 +283,6 @@ def main() -> None:
             "memory": memory,
         },
         started,
-    )
-    page = pages.render_page("asgi", path)
-    print(
-        "results:", os.path.relpath(path, ROOT), "table:", os.path.relpath(page, ROOT)
     )
 
 

@@ -194,7 +194,7 @@ def main() -> None:
         print(f"  {loop:8} stock aget / oneloop aget: {ratio:.2f}x")
     if args.no_save:
         return
-    path = pages.save(
+    pages.publish(
         "cache",
         {
             "params": {
@@ -208,10 +208,6 @@ def main() -> None:
             "loops": by_loop,
         },
         started,
-    )
-    page = pages.render_page("cache", path)
-    print(
-        "results:", os.path.relpath(path, ROOT), "table:", os.path.relpath(page, ROOT)
     )
 
 

@@ -253,7 +253,7 @@ if __name__ == "__main__":
         else:
             by_loop[loop] = asyncio.run(main(arguments))
     if not arguments.no_save:
-        path = pages.save(
+        pages.publish(
             "mail",
             {
                 "params": {
@@ -265,11 +265,4 @@ if __name__ == "__main__":
                 "loops": by_loop,
             },
             started,
-        )
-        page = pages.render_page("mail", path)
-        print(
-            "results:",
-            os.path.relpath(path, ROOT),
-            "table:",
-            os.path.relpath(page, ROOT),
         )

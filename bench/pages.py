@@ -52,6 +52,15 @@ def save(kind: str, data: dict[str, Any], machine: dict[str, Any]) -> str:
     return path
 
 
+def publish(kind: str, data: dict[str, Any], machine: dict[str, Any]) -> None:
+    """:func:`save` the results, render them into their page, say where."""
+    path = save(kind, data, machine)
+    page = render_page(kind, path)
+    print(
+        "results:", os.path.relpath(path, ROOT), "table:", os.path.relpath(page, ROOT)
+    )
+
+
 def replace_block(path: str, name: str, lines: list[str]) -> bool:
     """Replace what lies between ``<!-- bench:NAME:start -->`` and
     ``<!-- bench:NAME:end -->`` in ``path``; False when it has no such block."""
