@@ -11,14 +11,6 @@ from tests.testapp.models import Author, Book, Tag
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _worker_threads() -> set[str]:
-    return {
-        t.name
-        for t in threading.enumerate()
-        if t is not threading.main_thread() and not t.name.startswith("oneloop-sqlite")
-    }
-
-
 async def exercise_every_a_method() -> list:
     """Calls each a*() method the ORM offers; returns what they gave back."""
     author = await Author.objects.acreate(name="Ann")
@@ -65,9 +57,8 @@ async def exercise_every_a_method() -> list:
     return out
 
 
-async def test_every_a_method_on_the_loop_thread(query_threads):
+async def test_every_a_method_on_the_loop_thread(query_threads, new_threads):
     loop = asyncio.get_running_loop()
-    before = _worker_threads()
     results = await exercise_every_a_method()
     assert results[1:] == [
         "T1",
@@ -91,7 +82,7 @@ async def test_every_a_method_on_the_loop_thread(query_threads):
     ]
     assert query_threads.threads, "no query was recorded"
     assert set(query_threads.threads) == {threading.get_ident()}
-    assert not _worker_threads() - before, "a thread was started"
+    assert not new_threads(), "a thread was started"
     assert loop._default_executor is None, "the loop's executor was used"
 
 
