@@ -93,9 +93,13 @@ class TaskConnectionHandler(ConnectionHandler):
 
     def _loop_shared(self, alias: str) -> Any:
         """The one wrapper every task of this loop uses for ``alias``."""
-        per_loop = _loop_shared.get(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        per_loop = _loop_shared.get(loop)
         if per_loop is None:
-            per_loop = _loop_shared[asyncio.get_running_loop()] = {}
+            per_loop = _loop_shared[loop] = {}
+            # Dropped with the loop: close what the garbage collector would
+            # not (an unclosed sqlite3 connection; Python 3.13 warns).
+            weakref.finalize(loop, _discard_open, per_loop.values())
         conn = per_loop.get(alias)
         if conn is None:
             conn = per_loop[alias] = self.create_connection(alias)
@@ -227,8 +231,17 @@ def _release_scope(scope: TaskScope) -> None:
         task = loop.create_task(_close_in_new_task(wrappers))
         _closing.add(task)
         task.add_done_callback(_closing.discard)
+        # A task cancelled before it ran (the loop shutting down) never ran
+        # its body either: drop what it did not close.
+        task.add_done_callback(lambda _task: _discard_open(wrappers))
     except RuntimeError:
         for wrapper in wrappers:
+            _discard(wrapper)
+
+
+def _discard_open(wrappers: list[Any]) -> None:
+    for wrapper in wrappers:
+        if wrapper.connection is not None:
             _discard(wrapper)
 
 
@@ -236,10 +249,7 @@ async def _close_in_new_task(wrappers: list[Any]) -> None:
     try:
         await run_sync(_close_wrappers, wrappers)
     except BaseException:
-        # Cancelled at loop shutdown: close without IO.
-        for wrapper in wrappers:
-            if wrapper.connection is not None:
-                _discard(wrapper)
+        _discard_open(wrappers)  # cancelled at loop shutdown: close without IO
         raise
 
 

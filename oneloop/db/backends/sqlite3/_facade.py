@@ -59,8 +59,13 @@ class ConnectionFacade:
             self._thread.stop()
 
     def discard(self) -> None:
-        """Close without waiting for the loop (it is shutting down)."""
-        self._thread.stop()
+        """Close without the loop (it is shutting down, or gone): sqlite3
+        lets another thread close the connection, as Django opens it with
+        ``check_same_thread=False``."""
+        try:
+            self._conn.close()
+        finally:
+            self._thread.stop()
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._conn, name)

@@ -36,7 +36,16 @@ def _idle_list(name: str) -> list[ConnectionFacade]:
     per_loop = _idle.get(loop)
     if per_loop is None:
         per_loop = _idle[loop] = {}
+        # Closed when the loop goes: a sqlite3 connection left to the garbage
+        # collector is never closed (Python 3.13 warns about it).
+        weakref.finalize(loop, _discard_idle, per_loop)
     return per_loop.setdefault(name, [])
+
+
+def _discard_idle(per_loop: dict[str, list[ConnectionFacade]]) -> None:
+    for idle in per_loop.values():
+        while idle:
+            idle.pop().discard()
 
 
 class DatabaseWrapper(ShieldedCommit, django_sqlite.DatabaseWrapper):
@@ -69,3 +78,7 @@ class DatabaseWrapper(ShieldedCommit, django_sqlite.DatabaseWrapper):
                 idle.append(facade)
             else:
                 facade.close()
+            # Given away: even inside atomic (where Django keeps a closed
+            # connection to refuse further use) this wrapper must not keep
+            # one another task may be using.
+            self.connection = None
