@@ -228,29 +228,20 @@ def _release_scope(scope: TaskScope) -> None:
         loop = asyncio.get_running_loop()
         if loop.is_closed():
             raise RuntimeError("loop closed")
-        task = loop.create_task(_close_in_new_task(wrappers))
+        task = loop.create_task(run_sync(_close_wrappers, wrappers))
         _closing.add(task)
         task.add_done_callback(_closing.discard)
-        # A task cancelled before it ran (the loop shutting down) never ran
-        # its body either: drop what it did not close.
+        # Cancelled at loop shutdown (before it ran, or while it waited):
+        # drop without IO what it did not close.
         task.add_done_callback(lambda _task: _discard_open(wrappers))
     except RuntimeError:
-        for wrapper in wrappers:
-            _discard(wrapper)
+        _discard_open(wrappers)
 
 
 def _discard_open(wrappers: list[Any]) -> None:
     for wrapper in wrappers:
         if wrapper.connection is not None:
             _discard(wrapper)
-
-
-async def _close_in_new_task(wrappers: list[Any]) -> None:
-    try:
-        await run_sync(_close_wrappers, wrappers)
-    except BaseException:
-        _discard_open(wrappers)  # cancelled at loop shutdown: close without IO
-        raise
 
 
 async def aclose_connections() -> None:
