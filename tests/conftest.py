@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 
 import pytest
 from django.conf import settings
@@ -75,6 +76,23 @@ async def _close_pools_with_the_test_loop():
     from oneloop.db import aclose_pools
 
     await aclose_pools()
+
+
+@pytest.fixture
+def new_threads():
+    """Returns the threads started since the fixture was set up, except the
+    SQLite ENGINE's own: each SQLite connection owns a thread that runs its
+    sqlite3 calls (sqlite3 has no async API), by design."""
+    before = set(threading.enumerate())
+
+    def started() -> set[threading.Thread]:
+        return {
+            thread
+            for thread in set(threading.enumerate()) - before
+            if not thread.name.startswith("oneloop-sqlite")
+        }
+
+    return started
 
 
 def pytest_report_header(config):

@@ -67,10 +67,9 @@ async def test_50_concurrent_sync_gets_in_bridges(latency_proxy, raw_redis):
         assert 0.05 <= elapsed < 0.5, f"{N} bridged gets took {elapsed:.3f}s"
 
 
-async def test_no_thread_is_used(cache_settings, raw_redis):
+async def test_no_thread_is_used(cache_settings, raw_redis, new_threads):
     cache = caches["default"]
     loop = asyncio.get_running_loop()
-    before = {t.ident for t in threading.enumerate()}
     seen_threads = set()
 
     async def one(i: int) -> None:
@@ -83,7 +82,7 @@ async def test_no_thread_is_used(cache_settings, raw_redis):
 
     await asyncio.gather(*(one(i) for i in range(20)))
     await run_sync(lambda: [cache.set("s", 1), cache.get("s"), cache.delete("s")])
-    assert {t.ident for t in threading.enumerate()} == before
+    assert not new_threads(), "a thread was started"
     assert seen_threads == {threading.get_ident()}
     # No executor was even created on this loop.
     assert getattr(loop, "_default_executor", None) is None

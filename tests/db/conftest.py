@@ -70,23 +70,6 @@ def driver_threads(monkeypatch):
     connection_created.disconnect(on_connect)
 
 
-@pytest.fixture
-def new_threads():
-    """Returns the threads started since the fixture was set up, except the
-    SQLite ENGINE's own: each SQLite connection owns a thread that runs its
-    sqlite3 calls (sqlite3 has no async API), by design."""
-    before = set(threading.enumerate())
-
-    def started() -> set[threading.Thread]:
-        return {
-            thread
-            for thread in set(threading.enumerate()) - before
-            if not thread.name.startswith("oneloop-sqlite")
-        }
-
-    return started
-
-
 def _sleep(seconds: float) -> int:
     time.sleep(seconds)
     return 1

@@ -43,13 +43,12 @@ class ThreadRecordingBackend(LocmemBackend):
         return super().send_messages(messages)
 
 
-async def test_asend_mail_with_locmem_fills_the_outbox_without_a_thread():
-    threads_before = set(threading.enumerate())
+async def test_asend_mail_with_locmem_fills_the_outbox_without_a_thread(new_threads):
     sent = await asend_mail(
         "Subject", "Body", "from@example.com", ["to@example.com"], html_message="<p>"
     )
     assert sent == 1
-    assert set(threading.enumerate()) == threads_before
+    assert not new_threads(), "a thread was started"
     (message,) = mail.outbox
     assert message.subject == "Subject"
     assert message.alternatives == [("<p>", "text/html")]

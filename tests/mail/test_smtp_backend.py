@@ -348,32 +348,30 @@ def test_send_mail_from_plain_sync_code(mail_settings, smtp_server):
 
 
 async def test_send_mail_in_a_bridge_runs_on_the_loop_thread(
-    mail_settings, smtp_server
+    mail_settings, smtp_server, new_threads
 ):
     DNS_NAME.get_fqdn()  # Django's one-time DNS lookup, done up front
     loop_thread = threading.get_ident()
-    threads_before = set(threading.enumerate())
 
     def view():
         sent = mail.send_mail("Bridged", "Body", "from@example.com", ["to@example.com"])
-        return sent, threading.get_ident(), set(threading.enumerate())
+        return sent, threading.get_ident(), new_threads()
 
-    sent, ident, threads_during = await run_sync(view)
+    sent, ident, started_during = await run_sync(view)
     assert sent == 1
     assert ident == loop_thread
-    assert threads_during == threads_before
-    assert set(threading.enumerate()) == threads_before
+    assert not started_during, "a thread was started while sending"
+    assert not new_threads(), "a thread was started"
     assert smtp_server.received[0].parsed()["Subject"] == "Bridged"
 
 
 async def test_amail_admins_sends_on_the_loop_thread(
-    mail_settings, smtp_server, settings
+    mail_settings, smtp_server, settings, new_threads
 ):
     settings.ADMINS = staff("admin@example.com")
     DNS_NAME.get_fqdn()
-    threads_before = set(threading.enumerate())
     await amail_admins("Broke", "trace")
-    assert set(threading.enumerate()) == threads_before
+    assert not new_threads(), "a thread was started"
     assert smtp_server.received[0].rcpt_tos == ["admin@example.com"]
 
 
