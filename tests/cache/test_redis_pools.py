@@ -28,7 +28,7 @@ def _connected(pool) -> list:
 
 
 def _pool(cache, write: bool = True):
-    return cache._async_cache.get_client(write=write).connection_pool
+    return cache._cache.async_client(write=write).connection_pool
 
 
 def test_each_loop_gets_its_own_pool_closed_at_shutdown(cache_settings):
