@@ -6,21 +6,25 @@ key validation, serialization, server choice and the parsing of ``LOCATION``
 / ``OPTIONS``. Both backends can therefore share one Redis and read each
 other's values.
 
-The one thing that differs is the redis-py client that Django's
-``RedisCacheClient.get_client()`` hands to that code:
+What differs is the redis-py client that code talks to:
 
-* Inside a bridge greenlet (sync code run by ``oneloop.run_sync``, a sync
-  view under oneloop): a sync facade over the running loop's
-  ``redis.asyncio`` client. Its command methods ``await_()`` the async ones,
-  so while Redis answers, the loop runs other tasks.
-* ``aget()``, ``aset()``, … are ``run_sync(get)``, ``run_sync(set)``, …:
-  Django's sync method in a bridge greenlet, so they take the path above. No
-  thread is involved (Django's own are ``sync_to_async(self.get)``: a hop to
-  a worker thread and back per call).
-* Where no loop runs (WSGI, management commands, worker threads): Django's
-  own client, stock behaviour and speed.
-* On a thread whose loop is running, outside a bridge: ``CacheCalledOnLoop``,
-  since the sync client would block every task of the loop.
+* Sync methods inside a bridge greenlet (sync code run by
+  ``oneloop.run_sync``, a sync view under oneloop): Django's
+  ``RedisCacheClient.get_client()`` returns a ``RedisClientFacade``, a sync
+  face on the running loop's ``redis.asyncio`` client whose commands
+  ``await_()`` the async ones, so the loop runs other tasks while Redis
+  answers.
+* ``aget()``, ``aset()``, …: Django's sync methods turned async by
+  ``scripts/generate_async_cache.py`` (``_redis_async``), awaiting the same
+  ``redis.asyncio`` client. Entering a bridge per call would cost more than
+  10 % of a loopback round trip; the generated code is checked against the
+  installed Django by the test suite. No thread is involved (Django's own are
+  ``sync_to_async(self.get)``: a hop to a worker thread and back per call).
+* Sync methods where no loop runs (WSGI, management commands, worker
+  threads): Django's own client, stock behaviour and speed.
+* Sync methods on a thread whose loop is running, outside a bridge:
+  ``CacheCalledOnLoop``, since the sync client would block every task of the
+  loop.
 
 Async connection pools belong to one event loop. They are created lazily, the
 first time a loop uses a cache configuration, shared by every ``RedisCache``
@@ -43,7 +47,7 @@ import inspect
 import os
 import sys
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Callable
 from types import CoroutineType
 from typing import Any
 
@@ -57,6 +61,7 @@ from django.utils.functional import cached_property
 from django.utils.module_loading import import_string
 
 from oneloop.bridge import MissingBridge, await_, in_bridge, run_sync
+from oneloop.cache.backends._redis_async import AsyncCacheMethods, AsyncClientMethods
 
 __all__ = [
     "CacheCalledOnLoop",
@@ -304,10 +309,11 @@ def _call(method: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
 # --------------------------------------------------------------------------
 
 
-class RedisCacheClient(DjangoRedisCacheClient):
+class RedisCacheClient(AsyncClientMethods, DjangoRedisCacheClient):
     """Django's ``RedisCacheClient``; ``get_client()`` returns a
     ``RedisClientFacade`` over the running loop's ``redis.asyncio`` client
-    inside a bridge, and refuses on a running loop outside one.
+    inside a bridge, and refuses on a running loop outside one. The ``a*()``
+    methods (``AsyncClientMethods``) use ``async_client()``.
 
     The async client takes the sync one's options, with redis-py's sync pool
     and parser classes mapped to their ``redis.asyncio`` counterparts, then
@@ -346,9 +352,10 @@ class RedisCacheClient(DjangoRedisCacheClient):
             raise _called_on_loop(sys._getframe(1).f_code.co_name)
         return super().get_client(key, write=write)
 
-    def async_client(self, *, write: bool = False) -> Any:
+    def async_client(self, key: Any = None, *, write: bool = False) -> Any:
         """The ``redis.asyncio.Redis`` client of the running loop for a write
-        (the first server) or a read (a random replica, if any)."""
+        (the first server) or a read (a random replica, if any): what the
+        ``a*()`` methods use. ``key`` is unused, as in ``get_client()``."""
         return self._facade(write).async_client
 
     def _facade(self, write: bool) -> RedisClientFacade:
@@ -418,30 +425,16 @@ class RedisCacheClient(DjangoRedisCacheClient):
 # --------------------------------------------------------------------------
 
 
-def _bridged(name: str) -> Callable[..., Awaitable[Any]]:
-    """``a<name>()``: the sync ``name()`` run in a bridge greenlet."""
-
-    async def method(self: RedisCache, *args: Any, **kwargs: Any) -> Any:
-        return await run_sync(getattr(self, name), *args, **kwargs)
-
-    method.__name__ = f"a{name}"
-    method.__qualname__ = f"RedisCache.a{name}"
-    method.__doc__ = (
-        f"``{name}()`` run in a bridge greenlet on the running loop: Django's "
-        "own code, its Redis IO awaited on ``redis.asyncio``."
-    )
-    return method
-
-
 def _settled(default: Callable[[], Any]) -> Any:
     """``default()``, awaited if it returns an awaitable (an ``async def``)."""
     value = default()
     return await_(value) if inspect.isawaitable(value) else value
 
 
-class RedisCache(DjangoRedisCache):
-    """Django's ``RedisCache``, whose Redis IO runs on ``redis.asyncio``
-    inside a bridge, and whose ``a*`` methods enter one.
+class RedisCache(AsyncCacheMethods, DjangoRedisCache):
+    """Django's ``RedisCache``: sync methods do their Redis IO on
+    ``redis.asyncio`` inside a bridge, ``a*()`` methods are Django's sync
+    ones generated as async (``AsyncCacheMethods``).
 
     ``CACHES["…"]["OPTIONS"]`` are Django's (``pool_class``, ``parser_class``,
     ``serializer``, and redis-py connection options such as ``db`` or
@@ -461,21 +454,9 @@ class RedisCache(DjangoRedisCache):
                 f"options for the async Redis client, not {async_options!r}."
             )
 
-    aadd = _bridged("add")
-    aget = _bridged("get")
-    aset = _bridged("set")
-    atouch = _bridged("touch")
-    adelete = _bridged("delete")
-    aget_many = _bridged("get_many")
-    ahas_key = _bridged("has_key")
-    aincr = _bridged("incr")
-    aset_many = _bridged("set_many")
-    adelete_many = _bridged("delete_many")
-    aclear = _bridged("clear")
-    aincr_version = _bridged("incr_version")
-    aclose = _bridged("close")
-    # adecr() and adecr_version() are Django's: they call aincr() and
-    # aincr_version().
+    async def aclose(self, **kwargs: Any) -> None:
+        """``close()`` in a bridge greenlet (Django 6.1's hops to a thread)."""
+        await run_sync(self.close, **kwargs)
 
     async def aget_or_set(
         self,
