@@ -16,6 +16,7 @@ from django.test import override_settings
 from oneloop import cache as oneloop_cache
 from oneloop.bridge import MissingBridge, run_sync
 from oneloop.cache.backends import redis as backend
+from tests.servers import unavailable
 
 from .conftest import caches_setting
 
@@ -276,7 +277,10 @@ def test_public_names_exist():
 
 
 def test_uvloop_closes_pools_at_shutdown_too(cache_settings):
-    uvloop = pytest.importorskip("uvloop")
+    try:
+        import uvloop
+    except ImportError:
+        unavailable("uvloop is not installed: pip install django-oneloop[uvicorn]")
     cache = caches["default"]
     seen = []
 
