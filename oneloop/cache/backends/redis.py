@@ -342,11 +342,11 @@ class RedisCacheClient(AsyncClientMethods, DjangoRedisCacheClient):
         ``key`` is unused, as in Django's client, so that a subclass can pick
         a server per key (sharding).
         """
+        if _get_running_loop() is None:  # plain sync code: Django's, as is
+            return super().get_client(key, write=write)
         if in_bridge():
             return self._facade(write)
-        if _get_running_loop() is not None and not os.environ.get(
-            "DJANGO_ALLOW_ASYNC_UNSAFE"
-        ):
+        if not os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE"):
             # As Django's ``async_unsafe`` refuses the ORM there (and lifted by
             # the same variable). The caller's name is the cache method's.
             raise _called_on_loop(sys._getframe(1).f_code.co_name)
