@@ -272,7 +272,8 @@ class RedisClientFacade:
     ``execute``, …) awaits the async one through ``await_()``; ``pipeline()``
     and a pipeline's queued commands return a facade of the async pipeline.
     Replies, errors, retries and the handling of a cancelled command are
-    ``redis.asyncio``'s own.
+    ``redis.asyncio``'s own. Protocols (``with``, ``async for``) are not
+    translated: Django's client uses none.
     """
 
     def __init__(self, aclient: Any) -> None:
@@ -369,18 +370,14 @@ class RedisCacheClient(AsyncClientMethods, DjangoRedisCacheClient):
         index = self._get_connection_pool_index(write)
         client = clients.get(index)
         if client is None:
+            import redis.asyncio
+
             pool_class, pool_options, _ = self._async_config
             pool = pool_class.from_url(self._servers[index], **pool_options)
             client = clients[index] = RedisClientFacade(
-                self._async_client_class(connection_pool=pool)
+                redis.asyncio.Redis(connection_pool=pool)
             )
         return client
-
-    @cached_property
-    def _async_client_class(self) -> type:
-        import redis.asyncio
-
-        return redis.asyncio.Redis
 
     @cached_property
     def _async_config(self) -> tuple[type, dict[str, Any], tuple[Any, ...]]:
