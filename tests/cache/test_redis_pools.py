@@ -139,6 +139,30 @@ async def test_sync_call_on_the_loop_outside_a_bridge_is_refused(cache_settings)
     assert await run_sync(cache.get_or_set, "k", 5) == 5
 
 
+class TtlClient(backend.RedisCacheClient):
+    """A client subclass with a method of its own, as projects write."""
+
+    def ttl(self, key: str) -> int:
+        return self.get_client(key).ttl(key)
+
+
+async def test_a_client_subclass_method_runs_on_the_facade(cache_settings):
+    """Any sync redis-py call made on ``get_client()`` inside a bridge goes
+    through the facade to redis.asyncio; outside one it is refused."""
+    settings_ = caches_setting()["default"]
+    params = {k: v for k, v in settings_.items() if k not in {"BACKEND", "LOCATION"}}
+    cache = backend.RedisCache(settings_["LOCATION"], params)
+    cache._class = TtlClient
+    key = cache.make_and_validate_key("ttl")
+    await cache.aset("ttl", 1, timeout=100)
+    assert 0 < await run_sync(cache._cache.ttl, key) <= 100
+    with pytest.raises(backend.CacheCalledOnLoop) as info:
+        cache._cache.ttl(key)
+    message = str(info.value)
+    assert "cache.ttl() was called from async code" in message
+    assert "the cache's async methods" in message
+
+
 async def test_sync_call_on_the_loop_allowed_like_django(cache_settings, monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     cache = caches["default"]
