@@ -10,8 +10,10 @@ database, so its tests use a second database, ``ONELOOP_TEST_REDIS_CLEAR_DB``
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -154,10 +156,18 @@ class _Closed(Exception):
     """One side of a proxied connection closed it."""
 
 
+# A command as redis-py sends it: an array whose first bulk string is its name.
+_COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
+
+
 class LatencyProxy:
     """A TCP proxy on 127.0.0.1 that forwards to Redis and delays every chunk
     Redis sends back by ``delay`` seconds (per chunk, not per connection, so
-    pipelined replies are not serialized by the proxy itself)."""
+    pipelined replies are not serialized by the proxy itself).
+
+    ``sent`` counts the commands forwarded to Redis by name (``b"GET"``), and
+    ``await proxy.until_sent(b"GET", n)`` returns once ``n`` of them are: the
+    replies are then on their way, held in the proxy."""
 
     def __init__(self, target_host: str, target_port: int, delay: float) -> None:
         self.target = (target_host, target_port)
@@ -165,7 +175,14 @@ class LatencyProxy:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.connections = 0
+        self.sent: collections.Counter[bytes] = collections.Counter()
+        self._sent_changed = asyncio.Condition()
         self._tasks: set[asyncio.Task] = set()
+
+    async def until_sent(self, command: bytes, count: int) -> None:
+        """Wait until ``count`` ``command``s in all have reached Redis."""
+        async with self._sent_changed:
+            await self._sent_changed.wait_for(lambda: self.sent[command] >= count)
 
     async def __aenter__(self) -> LatencyProxy:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -211,6 +228,9 @@ class LatencyProxy:
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
+            self.sent.update(name.upper() for name in _COMMAND.findall(data))
+            async with self._sent_changed:
+                self._sent_changed.notify_all()
         raise _Closed
 
     async def _collect(

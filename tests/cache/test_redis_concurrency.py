@@ -106,15 +106,20 @@ async def test_stock_backend_hops_threads_for_contrast(raw_redis):
         assert threads_in_get and threads_in_get[0] != threading.get_ident()
 
 
-async def test_cancelled_agets_leave_no_crossed_replies(latency_proxy, raw_redis):
+@pytest.mark.parametrize("api", ["async", "bridge"])
+async def test_cancelled_gets_leave_no_crossed_replies(latency_proxy, raw_redis, api):
     """Cancelling tasks mid-reply must not hand a later caller the reply meant
-    for a cancelled one (redis-py drops the connection of a cancelled call)."""
+    for a cancelled one (redis-py drops the connection of a cancelled call),
+    whether the task awaited ``aget()`` or ran a sync ``get()`` in a bridge."""
     with override_settings(CACHES=_proxied(latency_proxy)):
         cache = caches["default"]
+        get = cache.aget if api == "async" else functools.partial(run_sync, cache.get)
         await cache.aset_many({f"c{i}": i for i in range(20)})
         for _ in range(3):
-            tasks = [asyncio.create_task(cache.aget(f"c{i}")) for i in range(20)]
-            await asyncio.sleep(0.02)  # requests sent, replies still in the proxy
+            sent = latency_proxy.sent[b"GET"]
+            tasks = [asyncio.create_task(get(f"c{i}")) for i in range(20)]
+            # Every request has reached Redis; the replies are in the proxy.
+            await latency_proxy.until_sent(b"GET", sent + 20)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -136,8 +141,9 @@ async def test_cancelled_bridged_get_raises_cancelled_inside(latency_proxy, raw_
                 seen.append("cancelled")
                 raise
 
+        sent = latency_proxy.sent[b"GET"]
         task = asyncio.create_task(run_sync(view_code))
-        await asyncio.sleep(0.02)
+        await latency_proxy.until_sent(b"GET", sent + 1)  # the reply is held
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

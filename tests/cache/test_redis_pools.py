@@ -16,6 +16,7 @@ from django.test import override_settings
 from oneloop import cache as oneloop_cache
 from oneloop.bridge import MissingBridge, run_sync
 from oneloop.cache.backends import redis as backend
+from tests.servers import unavailable
 
 from .conftest import caches_setting
 
@@ -28,7 +29,7 @@ def _connected(pool) -> list:
 
 
 def _pool(cache, write: bool = True):
-    return cache._async_cache.get_client(write=write).connection_pool
+    return cache._cache.async_client(write=write).connection_pool
 
 
 def test_each_loop_gets_its_own_pool_closed_at_shutdown(cache_settings):
@@ -136,6 +137,30 @@ async def test_sync_call_on_the_loop_outside_a_bridge_is_refused(cache_settings)
     assert issubclass(backend.CacheCalledOnLoop, SynchronousOnlyOperation)
     # The same call through a bridge works.
     assert await run_sync(cache.get_or_set, "k", 5) == 5
+
+
+class TtlClient(backend.RedisCacheClient):
+    """A client subclass with a method of its own, as projects write."""
+
+    def ttl(self, key: str) -> int:
+        return self.get_client(key).ttl(key)
+
+
+async def test_a_client_subclass_method_runs_on_the_facade(cache_settings):
+    """Any sync redis-py call made on ``get_client()`` inside a bridge goes
+    through the facade to redis.asyncio; outside one it is refused."""
+    settings_ = caches_setting()["default"]
+    params = {k: v for k, v in settings_.items() if k not in {"BACKEND", "LOCATION"}}
+    cache = backend.RedisCache(settings_["LOCATION"], params)
+    cache._class = TtlClient
+    key = cache.make_and_validate_key("ttl")
+    await cache.aset("ttl", 1, timeout=100)
+    assert 0 < await run_sync(cache._cache.ttl, key) <= 100
+    with pytest.raises(backend.CacheCalledOnLoop) as info:
+        cache._cache.ttl(key)
+    message = str(info.value)
+    assert "cache.ttl() was called from async code" in message
+    assert "the cache's async methods" in message
 
 
 async def test_sync_call_on_the_loop_allowed_like_django(cache_settings, monkeypatch):
@@ -276,7 +301,10 @@ def test_public_names_exist():
 
 
 def test_uvloop_closes_pools_at_shutdown_too(cache_settings):
-    uvloop = pytest.importorskip("uvloop")
+    try:
+        import uvloop
+    except ImportError:
+        unavailable("uvloop is not installed: pip install django-oneloop[uvicorn]")
     cache = caches["default"]
     seen = []
 

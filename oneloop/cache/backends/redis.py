@@ -1,22 +1,30 @@
-"""Redis cache backend whose async methods are async-native.
+"""Django's Redis cache backend with its IO on ``redis.asyncio``.
 
-``RedisCache`` subclasses Django's ``django.core.cache.backends.redis.RedisCache``:
-key making, versioning, key validation, serialization and the parsing of
-``LOCATION`` / ``OPTIONS`` are Django's own, so both backends can share one
-Redis and read each other's values.
+``RedisCache`` and ``RedisCacheClient`` subclass Django's classes of the same
+name, and every cache operation is Django's own code: key making, versioning,
+key validation, serialization, server choice and the parsing of ``LOCATION``
+/ ``OPTIONS``. Both backends can therefore share one Redis and read each
+other's values.
 
-What differs is where the IO happens:
+What differs is the redis-py client that code talks to:
 
-* ``aget()``, ``aset()``, … talk to Redis through ``redis.asyncio`` on the
-  running loop. No thread is involved (Django's own ``aget()`` is
+* Sync methods inside a bridge greenlet (sync code run by
+  ``oneloop.run_sync``, a sync view under oneloop): Django's
+  ``RedisCacheClient.get_client()`` returns a ``RedisClientFacade``, a sync
+  face on the running loop's ``redis.asyncio`` client whose commands
+  ``await_()`` the async ones, so the loop runs other tasks while Redis
+  answers.
+* ``aget()``, ``aset()``, …: Django's sync methods turned async by
+  ``scripts/generate_async_cache.py`` (``_redis_async``), awaiting the same
+  ``redis.asyncio`` client. Entering a bridge per call would cost more than
+  10 % of a loopback round trip; the generated code is checked against the
+  installed Django by the test suite. No thread is involved (Django's own are
   ``sync_to_async(self.get)``: a hop to a worker thread and back per call).
-* Sync methods called from a bridge greenlet (sync code run by
-  ``oneloop.run_sync``) wait on those same coroutines through ``await_()``,
-  so a sync view's ``cache.get()`` lets other requests run meanwhile.
-* Sync methods called where no loop runs (WSGI, management commands, worker
-  threads) are Django's: the stock sync client, stock speed.
-* Sync methods called on a thread whose loop is running, outside a bridge,
-  raise ``CacheCalledOnLoop``: they would block every task of the loop.
+* Sync methods where no loop runs (WSGI, management commands, worker
+  threads): Django's own client, stock behaviour and speed.
+* Sync methods on a thread whose loop is running, outside a bridge:
+  ``CacheCalledOnLoop``, since the sync client would block every task of the
+  loop.
 
 Async connection pools belong to one event loop. They are created lazily, the
 first time a loop uses a cache configuration, shared by every ``RedisCache``
@@ -34,25 +42,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import os
+import sys
 import threading
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable
+from types import CoroutineType
 from typing import Any
 
-from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
-from django.core.cache.backends.redis import RedisCacheClient
+from django.core.cache.backends.redis import (
+    RedisCacheClient as DjangoRedisCacheClient,
+)
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import cached_property
 from django.utils.module_loading import import_string
 
 from oneloop.bridge import MissingBridge, await_, in_bridge, run_sync
+from oneloop.cache.backends._redis_async import AsyncCacheMethods, AsyncClientMethods
 
 __all__ = [
-    "AsyncRedisCacheClient",
     "CacheCalledOnLoop",
     "RedisCache",
+    "RedisCacheClient",
+    "RedisClientFacade",
     "aclose_pools",
 ]
 
@@ -70,10 +85,21 @@ class CacheCalledOnLoop(MissingBridge):
 _CALLED_ON_LOOP_MESSAGE = (
     "cache.{name}() was called from async code running on the event loop, "
     "outside a bridge: the sync Redis client would block every other task of "
-    "the loop while it waits for Redis. In async code use "
-    "`await cache.{aname}(...)`; to call sync code that uses the cache, run it "
-    "through `await oneloop.run_sync(fn, ...)`."
+    "the loop while it waits for Redis. In async code use {instead}; to call "
+    "sync code that uses the cache, run it through "
+    "`await oneloop.run_sync(fn, ...)`."
 )
+
+
+def _called_on_loop(name: str) -> CacheCalledOnLoop:
+    """The refusal of the sync cache method ``name`` (the name of the
+    ``RedisCacheClient`` method that asked for a client, which is the cache
+    method's own name for all of Django's)."""
+    if hasattr(BaseCache, f"a{name}"):
+        instead = f"`await cache.a{name}(...)`"
+    else:
+        instead = "the cache's async methods (`await cache.aget(...)`, …)"
+    return CacheCalledOnLoop(_CALLED_ON_LOOP_MESSAGE.format(name=name, instead=instead))
 
 
 # --------------------------------------------------------------------------
@@ -89,7 +115,7 @@ class _LoopClients:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.by_config: dict[tuple[Any, ...], dict[int, Any]] = {}
+        self.by_config: dict[tuple[Any, ...], dict[int, RedisClientFacade]] = {}
         self.closed = False
         self.closer: AsyncGenerator[None, None] | None = None
 
@@ -103,7 +129,7 @@ class _LoopClients:
         for client in clients:
             # One broken connection must not keep the others open.
             with contextlib.suppress(Exception):
-                await client.connection_pool.disconnect()
+                await client.async_client.connection_pool.disconnect()
 
     def forget_clients(self) -> None:
         for per_config in self.by_config.values():
@@ -232,56 +258,152 @@ def _async_twin(cls: type, base: type, what: str) -> type:
     )
 
 
-class AsyncRedisCacheClient:
-    """The async twin of Django's ``RedisCacheClient``: same commands, same
-    server choice (first server for writes, a random replica for reads), same
-    serializer, on ``redis.asyncio`` with pools per event loop.
+# --------------------------------------------------------------------------
+# The facade: what Django's client code calls inside a bridge
+# --------------------------------------------------------------------------
 
-    ``sync_client`` is the cache's ``RedisCacheClient``; its serializer and its
-    ``_get_connection_pool_index()`` are reused so that custom subclasses keep
-    working for both APIs.
+
+class RedisClientFacade:
+    """A sync face on a ``redis.asyncio`` client, for Django's client code.
+
+    ``RedisCacheClient.get_client()`` returns one inside a bridge. Every
+    method of the async client is there with its sync meaning: a command
+    (``get``, ``set``, ``mget``, ``incr``, ``flushdb``, a pipeline's
+    ``execute``, …) awaits the async one through ``await_()``; ``pipeline()``
+    and a pipeline's queued commands return a facade of the async pipeline.
+    Replies, errors, retries and the handling of a cancelled command are
+    ``redis.asyncio``'s own. Protocols (``with``, ``async for``) are not
+    translated: Django's client uses none.
+    """
+
+    def __init__(self, aclient: Any) -> None:
+        self.async_client = aclient
+        """The ``redis.asyncio`` client (or pipeline) underneath."""
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.async_client, name)
+        if not callable(attr):
+            return attr
+        # Kept: a client's facade lives as long as the client, and Django's
+        # code asks it for the same few methods on every operation.
+        method = self.__dict__[name] = functools.partial(_call, attr)
+        return method
+
+
+def _call(method: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    result = method(*args, **kwargs)
+    if result.__class__ is CoroutineType:  # a command, the usual case
+        return await_(result)
+    import redis.asyncio
+
+    # Before the awaitable test: a pipeline is awaitable too (``await``
+    # initialises a client), and its queued commands return the pipeline.
+    if isinstance(result, redis.asyncio.Redis):
+        return RedisClientFacade(result)
+    if inspect.isawaitable(result):
+        return await_(result)
+    return result
+
+
+# --------------------------------------------------------------------------
+# Django's client, handing out the facade in a bridge
+# --------------------------------------------------------------------------
+
+
+class RedisCacheClient(AsyncClientMethods, DjangoRedisCacheClient):
+    """Django's ``RedisCacheClient``; ``get_client()`` returns a
+    ``RedisClientFacade`` over the running loop's ``redis.asyncio`` client
+    inside a bridge, and refuses on a running loop outside one. The ``a*()``
+    methods (``AsyncClientMethods``) use ``async_client()``.
+
+    The async client takes the sync one's options, with redis-py's sync pool
+    and parser classes mapped to their ``redis.asyncio`` counterparts, then
+    ``async_options`` on top.
     """
 
     def __init__(
         self,
-        sync_client: RedisCacheClient,
         servers: list[str],
-        pool_class: Any = None,
-        parser_class: Any = None,
-        serializer: Any = None,
+        async_options: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
+        super().__init__(servers, **options)
+        self._async_overrides = dict(async_options or {})
+        # (loop, its clients entry, {server index: client}) of the last loop
+        # used, read and replaced as one tuple: threads never see a mix.
+        self._last: tuple[Any, _LoopClients | None, dict[int, RedisClientFacade]] = (
+            None,
+            None,
+            {},
+        )
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        """The redis-py client for one cache operation.
+
+        ``key`` is unused, as in Django's client, so that a subclass can pick
+        a server per key (sharding).
+        """
+        if _get_running_loop() is None:  # plain sync code: Django's, as is
+            return super().get_client(key, write=write)
+        if in_bridge():
+            return self._facade(write)
+        if not os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE"):
+            # As Django's ``async_unsafe`` refuses the ORM there (and lifted by
+            # the same variable). The caller's name is the cache method's.
+            raise _called_on_loop(sys._getframe(1).f_code.co_name)
+        return super().get_client(key, write=write)
+
+    def async_client(self, key: Any = None, *, write: bool = False) -> Any:
+        """The ``redis.asyncio.Redis`` client of the running loop for a write
+        (the first server) or a read (a random replica, if any): what the
+        ``a*()`` methods use. ``key`` is unused, as in ``get_client()``."""
+        return self._facade(write).async_client
+
+    def _facade(self, write: bool) -> RedisClientFacade:
+        """The facade over the running loop's client for ``write``."""
+        loop = asyncio.get_running_loop()
+        last_loop, entry, clients = self._last
+        if last_loop is not loop or entry is None or entry.closed:
+            entry = _loop_clients(loop)
+            clients = entry.by_config.setdefault(self._async_config[2], {})
+            self._last = (loop, entry, clients)
+        index = self._get_connection_pool_index(write)
+        client = clients.get(index)
+        if client is None:
+            import redis.asyncio
+
+            pool_class, pool_options, _ = self._async_config
+            pool = pool_class.from_url(self._servers[index], **pool_options)
+            client = clients[index] = RedisClientFacade(
+                redis.asyncio.Redis(connection_pool=pool)
+            )
+        return client
+
+    @cached_property
+    def _async_config(self) -> tuple[type, dict[str, Any], tuple[Any, ...]]:
+        """(pool class, pool options, the key under which instances with an
+        equal configuration share their clients on a loop)."""
         import redis.asyncio
-        import redis.asyncio.connection
         from redis._parsers.base import AsyncBaseParser
 
-        del serializer  # the sync client's instance is shared, see _serializer
-        self._sync = sync_client
-        self._serializer = sync_client._serializer
-        self._servers = servers
-        self._client_class = redis.asyncio.Redis
-
+        options = {**self._pool_options, **self._async_overrides}
+        pool_class = options.pop("pool_class", self._pool_class)
         if isinstance(pool_class, str):
             pool_class = import_string(pool_class)
-        self._pool_class = _async_twin(
-            pool_class or redis.asyncio.ConnectionPool,
-            redis.asyncio.ConnectionPool,
-            "pool_class",
-        )
+        pool_class = _async_twin(pool_class, redis.asyncio.ConnectionPool, "pool_class")
+        parser_class = options["parser_class"]
         if isinstance(parser_class, str):
             parser_class = import_string(parser_class)
-        parser_class = _async_twin(
-            parser_class or redis.asyncio.connection.DefaultParser,
-            AsyncBaseParser,
-            "parser_class",
+        options["parser_class"] = _async_twin(
+            parser_class, AsyncBaseParser, "parser_class"
         )
-        self._pool_options = {"parser_class": parser_class, **options}
-        # Instances with equal configuration share their pools on a loop.
-        self._config_key = (
+        # Instances with an equal configuration share their clients on a loop
+        # (the default retry below is a new object per instance).
+        key = (
             type(self),
-            tuple(servers),
-            self._pool_class,
-            repr(sorted(self._pool_options.items(), key=lambda kv: kv[0])),
+            tuple(self._servers),
+            pool_class,
+            repr(sorted(options.items(), key=lambda kv: kv[0])),
         )
         # One immediate retry on a lost connection, unless OPTIONS say
         # otherwise: after a Redis restart every idle pooled connection is
@@ -291,97 +413,8 @@ class AsyncRedisCacheClient:
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
 
-            self._pool_options["retry"] = Retry(NoBackoff(), 1)
-        # (loop, its clients entry, {server index: client}) of the last loop
-        # used, read and replaced as one tuple: threads never see a mix.
-        self._last: tuple[Any, _LoopClients | None, dict[int, Any]] = (None, None, {})
-
-    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        """The ``redis.asyncio.Redis`` client to use on the running loop.
-
-        ``key`` is unused, as in Django's client, so that a subclass can pick a
-        server per key (sharding).
-        """
-        loop = asyncio.get_running_loop()
-        last_loop, entry, clients = self._last
-        if last_loop is not loop or entry is None or entry.closed:
-            entry = _loop_clients(loop)
-            clients = entry.by_config.setdefault(self._config_key, {})
-            self._last = (loop, entry, clients)
-        index = self._sync._get_connection_pool_index(write)
-        client = clients.get(index)
-        if client is None:
-            pool = self._pool_class.from_url(self._servers[index], **self._pool_options)
-            client = clients[index] = self._client_class(connection_pool=pool)
-        return client
-
-    async def add(self, key: str, value: Any, timeout: int | None) -> bool:
-        client = self.get_client(key, write=True)
-        value = self._serializer.dumps(value)
-        if timeout == 0:
-            if ret := bool(await client.set(key, value, nx=True)):
-                await client.delete(key)
-            return ret
-        return bool(await client.set(key, value, ex=timeout, nx=True))
-
-    async def get(self, key: str, default: Any) -> Any:
-        client = self.get_client(key)
-        value = await client.get(key)
-        return default if value is None else self._serializer.loads(value)
-
-    async def set(self, key: str, value: Any, timeout: int | None) -> None:
-        client = self.get_client(key, write=True)
-        value = self._serializer.dumps(value)
-        if timeout == 0:
-            await client.delete(key)
-        else:
-            await client.set(key, value, ex=timeout)
-
-    async def touch(self, key: str, timeout: int | None) -> bool:
-        client = self.get_client(key, write=True)
-        if timeout is None:
-            return bool(await client.persist(key))
-        return bool(await client.expire(key, timeout))
-
-    async def delete(self, key: str) -> bool:
-        client = self.get_client(key, write=True)
-        return bool(await client.delete(key))
-
-    async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        keys = list(keys)
-        client = self.get_client(None)
-        ret = await client.mget(keys)
-        loads = self._serializer.loads
-        return {k: loads(v) for k, v in zip(keys, ret, strict=True) if v is not None}
-
-    async def has_key(self, key: str) -> bool:
-        client = self.get_client(key)
-        return bool(await client.exists(key))
-
-    async def incr(self, key: str, delta: int) -> int:
-        client = self.get_client(key, write=True)
-        if not await client.exists(key):
-            raise ValueError(f"Key '{key}' not found.")
-        return await client.incr(key, delta)
-
-    async def set_many(self, data: dict[str, Any], timeout: int | None) -> None:
-        client = self.get_client(None, write=True)
-        pipeline = client.pipeline()
-        dumps = self._serializer.dumps
-        pipeline.mset({k: dumps(v) for k, v in data.items()})
-        if timeout is not None:
-            # MSET takes no expiry; Django's client sets it key by key too.
-            for key in data:
-                pipeline.expire(key, timeout)
-        await pipeline.execute()
-
-    async def delete_many(self, keys: list[str]) -> None:
-        client = self.get_client(None, write=True)
-        await client.delete(*keys)
-
-    async def clear(self) -> bool:
-        client = self.get_client(None, write=True)
-        return bool(await client.flushdb())
+            options["retry"] = Retry(NoBackoff(), 1)
+        return pool_class, options, key
 
 
 # --------------------------------------------------------------------------
@@ -389,8 +422,16 @@ class AsyncRedisCacheClient:
 # --------------------------------------------------------------------------
 
 
-class RedisCache(DjangoRedisCache):
-    """Django's ``RedisCache`` with async-native ``a*`` methods.
+def _settled(default: Callable[[], Any]) -> Any:
+    """``default()``, awaited if it returns an awaitable (an ``async def``)."""
+    value = default()
+    return await_(value) if inspect.isawaitable(value) else value
+
+
+class RedisCache(AsyncCacheMethods, DjangoRedisCache):
+    """Django's ``RedisCache``: sync methods do their Redis IO on
+    ``redis.asyncio`` inside a bridge, ``a*()`` methods are Django's sync
+    ones generated as async (``AsyncCacheMethods``).
 
     ``CACHES["…"]["OPTIONS"]`` are Django's (``pool_class``, ``parser_class``,
     ``serializer``, and redis-py connection options such as ``db`` or
@@ -400,93 +441,19 @@ class RedisCache(DjangoRedisCache):
     only (for example ``{"retry": redis.asyncio.retry.Retry(...)}``).
     """
 
-    _async_class = AsyncRedisCacheClient
-
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         super().__init__(server, params)
-        options = dict(self._options)
-        async_overrides = options.pop(ASYNC_OPTIONS_KEY, None) or {}
-        if not isinstance(async_overrides, dict):
+        self._class = RedisCacheClient
+        async_options = self._options.get(ASYNC_OPTIONS_KEY, {})
+        if not isinstance(async_options, dict):
             raise ImproperlyConfigured(
                 f"The cache OPTIONS[{ASYNC_OPTIONS_KEY!r}] must be a dict of "
-                f"options for the async Redis client, not {async_overrides!r}."
+                f"options for the async Redis client, not {async_options!r}."
             )
-        # Django's client receives exactly the options it knows.
-        self._options = options
-        self._async_options = {**options, **async_overrides}
 
-    @cached_property
-    def _async_cache(self) -> AsyncRedisCacheClient:
-        return self._async_class(self._cache, self._servers, **self._async_options)
-
-    # -- async API: native ---------------------------------------------------
-
-    async def aadd(
-        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
-    ) -> bool:
-        key = self.make_and_validate_key(key, version=version)
-        return await self._async_cache.add(
-            key, value, self.get_backend_timeout(timeout)
-        )
-
-    async def aget(self, key: Any, default: Any = None, version: Any = None) -> Any:
-        key = self.make_and_validate_key(key, version=version)
-        return await self._async_cache.get(key, default)
-
-    async def aset(
-        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
-    ) -> None:
-        key = self.make_and_validate_key(key, version=version)
-        await self._async_cache.set(key, value, self.get_backend_timeout(timeout))
-
-    async def atouch(
-        self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
-    ) -> bool:
-        key = self.make_and_validate_key(key, version=version)
-        return await self._async_cache.touch(key, self.get_backend_timeout(timeout))
-
-    async def adelete(self, key: Any, version: Any = None) -> bool:
-        key = self.make_and_validate_key(key, version=version)
-        return await self._async_cache.delete(key)
-
-    async def aget_many(self, keys: Iterable[Any], version: Any = None) -> dict:
-        key_map = {
-            self.make_and_validate_key(key, version=version): key for key in keys
-        }
-        ret = await self._async_cache.get_many(key_map.keys())
-        return {key_map[k]: v for k, v in ret.items()}
-
-    async def ahas_key(self, key: Any, version: Any = None) -> bool:
-        key = self.make_and_validate_key(key, version=version)
-        return await self._async_cache.has_key(key)
-
-    async def aincr(self, key: Any, delta: int = 1, version: Any = None) -> int:
-        key = self.make_and_validate_key(key, version=version)
-        return await self._async_cache.incr(key, delta)
-
-    async def adecr(self, key: Any, delta: int = 1, version: Any = None) -> int:
-        return await self.aincr(key, -delta, version=version)
-
-    async def aset_many(
-        self, data: dict, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
-    ) -> list:
-        if not data:
-            return []
-        safe_data = {
-            self.make_and_validate_key(key, version=version): value
-            for key, value in data.items()
-        }
-        await self._async_cache.set_many(safe_data, self.get_backend_timeout(timeout))
-        return []
-
-    async def adelete_many(self, keys: Iterable[Any], version: Any = None) -> None:
-        if not keys:
-            return
-        safe_keys = [self.make_and_validate_key(key, version=version) for key in keys]
-        await self._async_cache.delete_many(safe_keys)
-
-    async def aclear(self) -> bool:
-        return await self._async_cache.clear()
+    async def aclose(self, **kwargs: Any) -> None:
+        """``close()`` in a bridge greenlet (Django 6.1's hops to a thread)."""
+        await run_sync(self.close, **kwargs)
 
     async def aget_or_set(
         self,
@@ -495,110 +462,10 @@ class RedisCache(DjangoRedisCache):
         timeout: Any = DEFAULT_TIMEOUT,
         version: Any = None,
     ) -> Any:
-        """See ``get_or_set()``. A callable ``default`` runs in a bridge
-        greenlet, so it may use the ORM or other sync code that does IO (stock
-        Django calls it directly on the loop); an awaitable it returns is
+        """``get_or_set()`` in a bridge greenlet. A callable ``default`` runs
+        there too, so it may use the ORM or other sync code that does IO
+        (Django's calls it directly on the loop); an awaitable it returns is
         awaited."""
-        val = await self.aget(key, self._missing_key, version=version)
-        if val is self._missing_key:
-            if callable(default):
-                default = await run_sync(default)
-                if inspect.isawaitable(default):
-                    default = await default
-            await self.aadd(key, default, timeout=timeout, version=version)
-            # Read again: another caller may have added a value meanwhile.
-            return await self.aget(key, default, version=version)
-        return val
-
-    # aincr_version() / adecr_version() / aclose() are Django's: they only call
-    # the native methods above.
-
-    # -- sync API: stock without a loop, async-native inside a bridge --------
-
-    def _refuse_on_loop(self, name: str) -> None:
-        """Raise ``CacheCalledOnLoop`` when this thread's loop is running (and
-        the code is not inside a bridge), as Django's ``async_unsafe`` does
-        for the ORM; ``DJANGO_ALLOW_ASYNC_UNSAFE`` lifts it the same way."""
-        if _get_running_loop() is not None and not os.environ.get(
-            "DJANGO_ALLOW_ASYNC_UNSAFE"
-        ):
-            raise CacheCalledOnLoop(
-                _CALLED_ON_LOOP_MESSAGE.format(name=name, aname="a" + name)
-            )
-
-    def add(
-        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
-    ) -> bool:
-        if in_bridge():
-            return await_(self.aadd(key, value, timeout, version))
-        self._refuse_on_loop("add")
-        return super().add(key, value, timeout, version)
-
-    def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
-        if in_bridge():
-            return await_(self.aget(key, default, version))
-        self._refuse_on_loop("get")
-        return super().get(key, default, version)
-
-    def set(
-        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
-    ) -> None:
-        if in_bridge():
-            return await_(self.aset(key, value, timeout, version))
-        self._refuse_on_loop("set")
-        return super().set(key, value, timeout, version)
-
-    def touch(
-        self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
-    ) -> bool:
-        if in_bridge():
-            return await_(self.atouch(key, timeout, version))
-        self._refuse_on_loop("touch")
-        return super().touch(key, timeout, version)
-
-    def delete(self, key: Any, version: Any = None) -> bool:
-        if in_bridge():
-            return await_(self.adelete(key, version))
-        self._refuse_on_loop("delete")
-        return super().delete(key, version)
-
-    def get_many(self, keys: Iterable[Any], version: Any = None) -> dict:
-        if in_bridge():
-            return await_(self.aget_many(keys, version))
-        self._refuse_on_loop("get_many")
-        return super().get_many(keys, version)
-
-    def has_key(self, key: Any, version: Any = None) -> bool:
-        if in_bridge():
-            return await_(self.ahas_key(key, version))
-        self._refuse_on_loop("has_key")
-        return super().has_key(key, version)
-
-    def incr(self, key: Any, delta: int = 1, version: Any = None) -> int:
-        if in_bridge():
-            return await_(self.aincr(key, delta, version))
-        self._refuse_on_loop("incr")
-        return super().incr(key, delta, version)
-
-    def set_many(
-        self, data: dict, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
-    ) -> list:
-        if in_bridge():
-            return await_(self.aset_many(data, timeout, version))
-        self._refuse_on_loop("set_many")
-        return super().set_many(data, timeout, version)
-
-    def delete_many(self, keys: Iterable[Any], version: Any = None) -> None:
-        if in_bridge():
-            return await_(self.adelete_many(keys, version))
-        self._refuse_on_loop("delete_many")
-        return super().delete_many(keys, version)
-
-    def clear(self) -> bool:
-        if in_bridge():
-            return await_(self.aclear())
-        self._refuse_on_loop("clear")
-        return super().clear()
-
-    # decr(), get_or_set(), incr_version(), decr_version() and ``in`` are
-    # Django's: they call the methods above, so they route the same way.
+        if callable(default):
+            default = functools.partial(_settled, default)
+        return await run_sync(self.get_or_set, key, default, timeout, version)
