@@ -310,6 +310,7 @@ def measure(floor: float | None = None) -> dict[str, Any]:
         "django": django.get_version(),
         "threshold": THRESHOLD,
         "short_threshold": SHORT_THRESHOLD,
+        "min_tokens": MIN_TOKENS,
         "rows": [
             {
                 "function": m.ours.name,

@@ -3,9 +3,10 @@
 ``python -m bench report [RESULTS.json] [--out DIR]`` (:func:`report`)
 writes ``DIR/benchmarks.md`` and ``DIR/img/bench-*.png|svg`` from a suite
 results file; for a full run, whose report goes to ``docs/``, it also
-rewrites the generated blocks of ``docs/evidence.md`` and re-renders the
-tables of the three small comparisons (:func:`refresh`) from the newest
-results file of each.
+rewrites the generated blocks of ``docs/evidence.md`` (§5, duplication,
+measured on the source at that moment) and re-renders the tables of the
+three small comparisons (:func:`refresh`) from the newest results file of
+each.
 
 The comparison scripts (``python -m bench.asgi_compare``, ``python
 bench/cache_compare.py``, ``python bench/mail_compare.py``) take their
@@ -102,12 +103,24 @@ def refresh() -> list[str]:
     return pages
 
 
-def update_evidence(path: str, results: dict, results_name: str) -> list[str]:
+def measure_source() -> dict[str, dict[str, Any]]:
+    """What evidence.md §5 reports, measured on the installed Django and this
+    checkout's oneloop now: mirrored functions and async twins."""
+    from bench import duplication, mirror
+
+    return {"mirrored": mirror.measure(), "twins": duplication.measure()}
+
+
+def update_evidence(
+    path: str, results: dict, results_name: str, source: dict[str, dict[str, Any]]
+) -> list[str]:
     """Rewrite every generated block ``path`` (docs/evidence.md) has: the
-    headline and the ``evidence-N`` sections; the names of those rewritten."""
+    headline and §1 to §4 from ``results``, §5 from ``source``
+    (:func:`measure_source`); the names of the blocks rewritten."""
     blocks = {
         "headline": headline.headline(results, results_name),
         **evidence.blocks(results, results_name),
+        "evidence-5": evidence.section5(source["mirrored"], source["twins"]),
     }
     return [name for name, lines in blocks.items() if replace_block(path, name, lines)]
 
@@ -150,7 +163,8 @@ def report(path: str, out_dir: str) -> str:
     images = _save_figures(results, os.path.join(out_dir, "img"))
     lines = benchmarks.page(results, name, os.path.relpath(path, out_dir), images)
     if os.path.abspath(out_dir) == os.path.abspath(DOCS_DIR):
-        update_evidence(os.path.join(DOCS_DIR, "evidence.md"), results, name)
+        evidence_md = os.path.join(DOCS_DIR, "evidence.md")
+        update_evidence(evidence_md, results, name, measure_source())
         refresh()
     with open(os.path.join(out_dir, "benchmarks.md"), "w", encoding="utf-8") as out:
         out.write("\n".join(lines))

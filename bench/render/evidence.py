@@ -1,10 +1,12 @@
 """The generated blocks of docs/evidence.md, one per section (§1..§5).
 
 ``python -m bench report`` writes each between ``<!-- bench:evidence-N:start
--->`` and ``end`` from the newest full results file. Every number is read
-from that file, next to its ratio and the system, worker count and clients
-it comes from; a figure the file lacks reads "not measured in this results
-file". The performance targets live in :data:`TARGETS`, once.
+-->`` and ``end``. §1 to §4 come from the newest full results file: every
+number is read from that file, next to its ratio and the system, worker
+count and clients it comes from; a figure the file lacks reads "not
+measured in this results file". The performance targets live in
+:data:`TARGETS`, once. §5, duplication, is measured on the source when the
+report is rendered (:func:`section5`), so it follows the code, not a run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.render import p3
+from bench.render.markdown import table
 from bench.results import clean, fastest, find, http
 
 MISSING = "not measured in this results file"
@@ -440,20 +443,53 @@ def section4(results: dict) -> list[str]:
 # --- §5 duplication -------------------------------------------------------------
 
 
-def section5(results: dict) -> list[str]:
-    dup = results.get("duplication", {})
-    dj, ol = dup.get("django"), dup.get("oneloop")
-    if not dj or not ol:
-        return [f"- Sync/async twin code: {MISSING}."]
-    return [
-        f"- Django {dj['version']} carries {dj['twins']} async twins (`async def aX` "
-        f"beside a `def X`) in {dj['files_with_twins']} files, {dj['twin_lines']:,} "
-        f"lines ({dj['twin_lines'] / dj['total_lines'] * 100:.1f} % of its "
-        f"{dj['total_lines']:,} lines); oneloop carries {ol['twins']} twins in "
+MIRRORED_TARGET = 100
+"""The most lines of oneloop that may mirror a Django function."""
+
+
+def _twins(dup: dict[str, Any]) -> str:
+    """The sync/async twin count: ``aX`` beside ``X``, Django vs oneloop."""
+    dj, ol = dup["django"], dup["oneloop"]
+    return (
+        f"- **Async twins** (`async def aX` beside a `def X`): Django {dj['version']} "
+        f"carries {dj['twins']} in {dj['files_with_twins']} files, "
+        f"{dj['twin_lines']:,} lines ({dj['twin_lines'] / dj['total_lines'] * 100:.1f} "
+        f"% of its {dj['total_lines']:,} lines); oneloop carries {ol['twins']} in "
         f"{ol['files_with_twins']} files, {ol['twin_lines']:,} lines "
         f"(**{_x(ol['twin_lines'], dj['twin_lines'])}** Django's twin lines, "
         f"{ol['twin_lines'] / ol['total_lines'] * 100:.1f} % of its "
-        f"{ol['total_lines']:,} lines).",
+        f"{ol['total_lines']:,} lines)."
+    )
+
+
+def section5(mirrored: dict[str, Any], twins: dict[str, Any]) -> list[str]:
+    """§5 from the source: oneloop's functions that mirror a Django function
+    (:func:`bench.mirror.measure`), then the twin count
+    (:func:`bench.duplication.measure`)."""
+    rows, lines = mirrored["rows"], mirrored["lines"]
+    met = "met" if lines < MIRRORED_TARGET else "missed"
+    out = [
+        f"- **Mirrored code**: {len(rows)} oneloop functions, **{lines:,} lines** "
+        f"({lines / mirrored['total_lines'] * 100:.1f} % of its "
+        f"{mirrored['total_lines']:,} lines), have a body that mirrors a function "
+        f"of Django {mirrored['django']} (coverage at least "
+        f"{mirrored['threshold']:.2f}; {mirrored['short_threshold']:.2f} for a "
+        f"body under {mirrored['min_tokens']} tokens, matched by name). Target, "
+        f"under {MIRRORED_TARGET} lines: **{met}**.",
+        _twins(twins),
+    ]
+    if rows:
+        cells = [
+            (f"`{r['function']}`", r["lines"], f"`{r['mirrors']}`", f"{r['score']:.2f}")
+            for r in rows
+        ]
+        header = ["oneloop function", "lines", "mirrors (Django)", "coverage"]
+        out += ["", *table(header, cells)]
+    return [
+        *out,
+        "",
+        f"(Measured on the source of Django {mirrored['django']} and of this "
+        "oneloop checkout when the report was rendered.)",
     ]
 
 
@@ -462,12 +498,12 @@ SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "evidence-2": section2,
     "evidence-3": section3,
     "evidence-4": section4,
-    "evidence-5": section5,
 }
 
 
 def blocks(results: dict, results_name: str) -> dict[str, list[str]]:
-    """Every generated block of evidence.md, by marker name."""
+    """The generated blocks of evidence.md that come from a results file
+    (§1 to §4), by marker name."""
     return {
         name: [*build(results), "", f"(From `{results_name}`.)"]
         for name, build in SECTIONS.items()

@@ -343,8 +343,6 @@ def test_evidence_sections_state_numbers_with_ratios() -> None:
     assert "100 clients oneloop-sync 800 req/s = 3.20x stock ASGI" in two
     assert "0.89x gevent" in two and "p99/p50 1.40" in two
     assert "**1.08x** one query (51.0 ms)" in two  # fan-out vs P2 at 10 clients
-    five = "\n".join(evidence.section5({}))
-    assert "not measured in this results file" in five
 
 
 def test_evidence_targets_are_computed_met_or_missed() -> None:
@@ -363,6 +361,39 @@ def test_evidence_targets_are_computed_met_or_missed() -> None:
     assert "**Targets not measured**" in text
 
 
+def _source_measures() -> dict:
+    def twins(n: int, lines: int, total: int) -> dict:
+        return {"twins": n, "twin_lines": lines, "total_lines": total,
+                "files_with_twins": 2}  # fmt: skip
+
+    row = {"function": "oneloop.cache.Client.get", "path": "oneloop/cache.py",
+           "first": 10, "last": 14, "lines": 5,
+           "mirrors": "django.core.cache.Client.get", "score": 0.875}  # fmt: skip
+    return {
+        "mirrored": {"django": "5.2", "threshold": 0.6, "short_threshold": 0.7,
+                     "min_tokens": 40, "rows": [row, {**row, "lines": 120}],
+                     "lines": 125, "total_lines": 5000},
+        "twins": {"django": {"version": "5.2", **twins(150, 1000, 150000)},
+                  "oneloop": twins(10, 100, 5000)},
+    }  # fmt: skip
+
+
+def test_evidence_duplication_states_mirrored_lines_against_the_target() -> None:
+    text = "\n".join(evidence.section5(**_source_measures()))
+    assert "2 oneloop functions, **125 lines** (2.5 % of its 5,000 lines)" in text
+    assert "Target, under 100 lines: **missed**." in text
+    assert (
+        "| `oneloop.cache.Client.get` | 5 | `django.core.cache.Client.get` | 0.88 |"
+        in text
+    )
+    assert "oneloop carries 10 in 2 files, 100 lines (**0.10x** Django's" in text
+    few = _source_measures()
+    few["mirrored"].update(rows=[], lines=0)
+    text = "\n".join(evidence.section5(**few))
+    assert "0 oneloop functions, **0 lines**" in text and "**met**" in text
+    assert "| oneloop function |" not in text
+
+
 def test_evidence_blocks_replace_every_marked_section(tmp_path) -> None:
     page = tmp_path / "evidence.md"
     page.write_text(
@@ -371,11 +402,14 @@ def test_evidence_blocks_replace_every_marked_section(tmp_path) -> None:
             for n in range(1, 6)
         )
     )
-    written = publish.update_evidence(str(page), _evidence_results(), "x.json")
+    source = _source_measures()
+    written = publish.update_evidence(str(page), _evidence_results(), "x.json", source)
     assert written == [f"evidence-{n}" for n in range(1, 6)]  # no headline block
     first = page.read_text()
-    publish.update_evidence(str(page), _evidence_results(), "x.json")
+    publish.update_evidence(str(page), _evidence_results(), "x.json", source)
     assert page.read_text() == first  # idempotent
+    assert "(From `x.json`.)\n<!-- bench:evidence-4:end -->" in first
+    assert "when the report was rendered.)\n<!-- bench:evidence-5:end -->" in first
 
 
 def test_p7_watchdog_row_compares_on_with_off() -> None:
