@@ -40,12 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
-    from bench import report as report_mod
+    from bench import publish
+    from bench.results import newest
 
     if args.command == "report":
-        path = args.results or report_mod.newest()
-        out = args.out or report_mod.default_out(path)
-        report_mod.render(path, out)
+        path = args.results or newest()
+        out = args.out or publish.default_out(path)
+        publish.report(path, out)
         print(f"report written to {out}")
         return 0
 
@@ -66,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown systems {sorted(unknown)}; choose from {list(SYSTEMS)}")
     path = run_suite(mode, systems, args.pool_total)
-    out = args.out or report_mod.default_out(path)
-    report_mod.render(path, out)
+    out = args.out or publish.default_out(path)
+    publish.report(path, out)
     print(f"report written to {os.path.relpath(out)}")
     return 0
 

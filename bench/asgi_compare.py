@@ -21,7 +21,7 @@ project (the ASGI tests' one, with the admin, DRF and staticfiles
 installed), another view (one row, no template), a pool of at most 30
 connections opened on demand, and 50 gthread threads. The results go to
 ``bench/results/asgi-<date>.json`` and the tables of docs/asgi.md (see
-``bench.pages``).
+``bench.publish``).
 """
 
 from __future__ import annotations
@@ -209,11 +209,11 @@ def main() -> None:
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed for the throughput figures: apt-get install wrk")
-    from bench import pages
+    from bench import publish
     from bench.db import Target
 
     target = Target("postgresql", PG["host"], int(PG["port"]), PG["user"], "postgres")
-    started = pages.begin(target)
+    started = publish.begin(target)
     throughput, memory = [], []
     create_database()
     try:
@@ -266,7 +266,7 @@ def main() -> None:
         drop_database()
     if options.no_save:
         return
-    pages.publish(
+    publish.publish(
         "asgi",
         {
             "params": {

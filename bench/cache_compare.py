@@ -20,7 +20,7 @@ Measures, on one Redis, for the same key and value:
 The async figures are taken on each loop of ``--loops`` in turn. Each figure
 is the best of three rounds of ``-n`` calls. The results go to
 ``bench/results/cache-<date>.json`` and the table of docs/cache.md (see
-``bench.pages``). Numbers move between runs and machines; compare them within
+``bench.publish``). Numbers move between runs and machines; compare them within
 one run. The loops are bounded.
 """
 
@@ -157,9 +157,9 @@ def main() -> None:
 
     import redis
 
-    from bench import pages
+    from bench import publish
 
-    started = pages.begin()
+    started = publish.begin()
     stock, ours = _configure(args.redis)
     stock.set(KEY, {"user": 42, "name": "Iñtërnâtiônàl", "roles": ["a", "b"]})
     raw_key = stock.make_and_validate_key(KEY)
@@ -194,7 +194,7 @@ def main() -> None:
         print(f"  {loop:8} stock aget / oneloop aget: {ratio:.2f}x")
     if args.no_save:
         return
-    pages.publish(
+    publish.publish(
         "cache",
         {
             "params": {

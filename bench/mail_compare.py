@@ -22,7 +22,7 @@ seconds before accepting each message's DATA.
 
 Both parts run on each loop of ``--loops`` in turn. The results go to
 ``bench/results/mail-<date>.json`` and the table of docs/mail.md (see
-``bench.pages``).
+``bench.publish``).
 """
 
 from __future__ import annotations
@@ -239,9 +239,9 @@ if __name__ == "__main__":
     loops = ["uvloop"] if arguments.uvloop else arguments.loops.split(",")
     if set(loops) - {"asyncio", "uvloop"}:
         parser.error("--loops takes asyncio and/or uvloop")
-    from bench import pages
+    from bench import publish
 
-    started = pages.begin()
+    started = publish.begin()
     setup_django()
     by_loop = {}
     for loop in loops:
@@ -253,7 +253,7 @@ if __name__ == "__main__":
         else:
             by_loop[loop] = asyncio.run(main(arguments))
     if not arguments.no_save:
-        pages.publish(
+        publish.publish(
             "mail",
             {
                 "params": {

@@ -5,15 +5,20 @@ Run with ``python -m pytest bench/tests``; they need no server.
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 
 import pytest
 
-from bench import pages
+from bench import publish
 from bench.duplication import twins_in_file
 from bench.load import _ms, parse_wrk
-from bench.report import _best, _clean, headline, p3_rows, spread, verdict, versus
+from bench.render import benchmarks, comparisons, evidence
+from bench.render.headline import headline
+from bench.render.p3 import comparisons as p3_rows
+from bench.render.p3 import spread, verdict, versus
+from bench.results import clean, fastest
 from bench.suite import _rounds
 
 WRK_OUTPUT = textwrap.dedent(
@@ -64,9 +69,9 @@ def _row(system: str, rps: float, errors: int = 0, **extra: object) -> dict:
 def test_rows_with_failed_requests_never_win() -> None:
     fast_but_failing = _row("oneloop-sync", 900, errors=500)
     honest = _row("oneloop-async", 300)
-    assert not _clean(fast_but_failing)
+    assert not clean(fast_but_failing)
     assert (
-        _best([fast_but_failing, honest], ("oneloop-sync", "oneloop-async"), 1, 100)
+        fastest([fast_but_failing, honest], ("oneloop-sync", "oneloop-async"), 1, 100)
         is honest
     )
 
@@ -207,14 +212,16 @@ def test_rounds_rotate_the_order_and_stop_a_failing_key() -> None:
 def test_newest_picks_suite_files_by_the_date_in_their_name(
     tmp_path, monkeypatch
 ) -> None:
-    import bench.report as report
+    import bench.results as results_files
 
     for name in ("full-20260101-000000.json", "quick-20250101-000000.json",
                  "cache-20270101-000000.json"):  # fmt: skip
         (tmp_path / name).write_text("{}")
-    monkeypatch.setattr(report, "RESULTS_DIR", str(tmp_path))
-    assert os.path.basename(report.newest()) == "full-20260101-000000.json"
-    assert os.path.basename(report.newest("cache")) == "cache-20270101-000000.json"
+    monkeypatch.setattr(results_files, "RESULTS_DIR", str(tmp_path))
+    assert os.path.basename(results_files.newest()) == "full-20260101-000000.json"
+    assert (
+        os.path.basename(results_files.newest("cache")) == "cache-20270101-000000.json"
+    )
 
 
 # --- the comparison scripts' pages ---------------------------------------------
@@ -229,11 +236,11 @@ MACHINE = {
 def test_replace_block_rewrites_only_between_the_markers(tmp_path) -> None:
     page = tmp_path / "p.md"
     page.write_text("a\n<!-- bench:x:start -->\nold\n<!-- bench:x:end -->\nb\n")
-    assert pages.replace_block(str(page), "x", ["new 1", "new 2"])
+    assert publish.replace_block(str(page), "x", ["new 1", "new 2"])
     assert page.read_text() == (
         "a\n<!-- bench:x:start -->\nnew 1\nnew 2\n<!-- bench:x:end -->\nb\n"
     )
-    assert not pages.replace_block(str(page), "y", ["z"])
+    assert not publish.replace_block(str(page), "y", ["z"])
 
 
 def test_cache_page_puts_ratios_next_to_absolute_numbers() -> None:
@@ -248,7 +255,7 @@ def test_cache_page_puts_ratios_next_to_absolute_numbers() -> None:
                     "redis_sync_get_us": 60.0},
         "loops": {"asyncio": loop},
     }  # fmt: skip
-    text = "\n".join(pages.render_cache(results, "cache-20260101-000000.json"))
+    text = "\n".join(comparisons.render_cache(results, "cache-20260101-000000.json"))
     assert "[`cache-20260101-000000.json`](../bench/results/cache-" in text
     assert "| `await cache.aget()` | asyncio | 300.0 µs | 100.0 µs | 0.33x |" in text
     assert "| asyncio | 60.0 | 90.0 | 1.50x | 10.0 | 10.0 |" in text
@@ -267,7 +274,7 @@ def test_asgi_page_says_which_server_is_ahead_in_this_run() -> None:
                        row("stock-wsgi", 900)],
         "memory": [],
     }  # fmt: skip
-    text = "\n".join(pages.render_asgi(results, "asgi-x.json"))
+    text = "\n".join(comparisons.render_asgi(results, "asgi-x.json"))
     assert "| oneloop-asgi | 600 | 2.00x |" in text
     assert "In this run stock-wsgi serves 1.50x the requests/s of oneloop-asgi." in text
 
@@ -285,7 +292,7 @@ def test_mail_page_compares_each_stock_figure_with_oneloop() -> None:
                            "bridged_s": 0.25},
         }},
     }  # fmt: skip
-    text = "\n".join(pages.render_mail(results, "mail-x.json"))
+    text = "\n".join(comparisons.render_mail(results, "mail-x.json"))
     assert "| 0.24 s | 0.06x |" in text and "| 0.24 s | 0.30x |" in text
     assert "sequential, client CPU | asyncio | 800 µs | 1,000 µs | 1.25x |" in text
 
@@ -325,8 +332,6 @@ def _evidence_results() -> dict:
 
 
 def test_evidence_sections_state_numbers_with_ratios() -> None:
-    from bench import evidence
-
     results = _evidence_results()
     one = "\n".join(evidence.section1(results))
     assert "stock `afirst()` 640 µs vs stock `first()` 400 µs (**1.60x**)" in one
@@ -338,13 +343,9 @@ def test_evidence_sections_state_numbers_with_ratios() -> None:
     assert "100 clients oneloop-sync 800 req/s = 3.20x stock ASGI" in two
     assert "0.89x gevent" in two and "p99/p50 1.40" in two
     assert "**1.08x** one query (51.0 ms)" in two  # fan-out vs P2 at 10 clients
-    five = "\n".join(evidence.section5({}))
-    assert "not measured in this results file" in five
 
 
 def test_evidence_targets_are_computed_met_or_missed() -> None:
-    from bench import evidence
-
     status = {t["key"]: t for t in evidence.target_status(_evidence_results())}
     assert status["p1"]["met"] is True  # 420 / 400 = 1.05
     assert status["p2_gevent"]["met"] is False  # 800 / 900
@@ -360,9 +361,40 @@ def test_evidence_targets_are_computed_met_or_missed() -> None:
     assert "**Targets not measured**" in text
 
 
-def test_evidence_blocks_replace_every_marked_section(tmp_path) -> None:
-    from bench import evidence
+def _source_measures() -> dict:
+    def twins(n: int, lines: int, total: int) -> dict:
+        return {"twins": n, "twin_lines": lines, "total_lines": total,
+                "files_with_twins": 2}  # fmt: skip
 
+    row = {"function": "oneloop.cache.Client.get", "path": "oneloop/cache.py",
+           "first": 10, "last": 14, "lines": 5,
+           "mirrors": "django.core.cache.Client.get", "score": 0.875}  # fmt: skip
+    return {
+        "mirrored": {"django": "5.2", "threshold": 0.6, "short_threshold": 0.7,
+                     "min_tokens": 40, "rows": [row, {**row, "lines": 120}],
+                     "lines": 125, "total_lines": 5000},
+        "twins": {"django": {"version": "5.2", **twins(150, 1000, 150000)},
+                  "oneloop": twins(10, 100, 5000)},
+    }  # fmt: skip
+
+
+def test_evidence_duplication_states_mirrored_lines_against_the_target() -> None:
+    text = "\n".join(evidence.section5(**_source_measures()))
+    assert "2 oneloop functions, **125 lines** (2.5 % of its 5,000 lines)" in text
+    assert "Target, under 100 lines: **missed**." in text
+    assert (
+        "| `oneloop.cache.Client.get` | 5 | `django.core.cache.Client.get` | 0.88 |"
+        in text
+    )
+    assert "oneloop carries 10 in 2 files, 100 lines (**0.10x** Django's" in text
+    few = _source_measures()
+    few["mirrored"].update(rows=[], lines=0)
+    text = "\n".join(evidence.section5(**few))
+    assert "0 oneloop functions, **0 lines**" in text and "**met**" in text
+    assert "| oneloop function |" not in text
+
+
+def test_evidence_blocks_replace_every_marked_section(tmp_path) -> None:
     page = tmp_path / "evidence.md"
     page.write_text(
         "".join(
@@ -370,17 +402,70 @@ def test_evidence_blocks_replace_every_marked_section(tmp_path) -> None:
             for n in range(1, 6)
         )
     )
-    written = evidence.update(str(page), _evidence_results(), "x.json")
-    assert written == [f"evidence-{n}" for n in range(1, 6)]
+    source = _source_measures()
+    written = publish.update_evidence(str(page), _evidence_results(), "x.json", source)
+    assert written == [f"evidence-{n}" for n in range(1, 6)]  # no headline block
     first = page.read_text()
-    evidence.update(str(page), _evidence_results(), "x.json")
+    publish.update_evidence(str(page), _evidence_results(), "x.json", source)
     assert page.read_text() == first  # idempotent
+    assert "(From `x.json`.)\n<!-- bench:evidence-4:end -->" in first
+    assert "when the report was rendered.)\n<!-- bench:evidence-5:end -->" in first
 
 
 def test_p7_watchdog_row_compares_on_with_off() -> None:
-    from bench.report import watchdog_lines
-
     on_off = {"watchdog": {"off": {"median": 2.0}, "on": {"median": 2.1}}}
-    text = "\n".join(watchdog_lines(on_off))
+    text = "\n".join(benchmarks.watchdog_lines(on_off))
     assert "| `await run_sync(f)` | 2.00 | 2.10 | 1.05x |" in text
-    assert "not measured in this results file" in "\n".join(watchdog_lines({}))
+    assert "not measured in this results file" in "\n".join(
+        benchmarks.watchdog_lines({})
+    )
+
+
+# --- benchmarks.md: pure sections, one publish step -----------------------------
+
+
+def _suite_results() -> dict:
+    results = _evidence_results()
+    for row in results["http"]:
+        row["config"] = f"{row['system']} config"
+    return {
+        **results,
+        "machine": {**MACHINE, "platform": "Linux", "memory_gib": 4, "wrk": "wrk 4",
+                    "postgresql": "15.2", "oneloop_commit": "0123456789abcdef"},
+        "mode": {**results["mode"], "name": "quick", "seconds": 2, "warmup": 1},
+        "pool_total": 80,
+        "http": [*results["http"], {"system": "raw", "workers": 1,
+                                    "error": "port in use", "config": "-"}],
+    }  # fmt: skip
+
+
+def test_benchmarks_page_puts_each_section_in_order() -> None:
+    lines = benchmarks.page(_suite_results(), "quick-x.json", "../quick-x.json", {"p2"})
+    text = "\n".join(lines)
+    titles = [line for line in text.split("\n") if line.startswith("## ")]
+    assert titles[:3] == ["## Machine", "## How to run", "## Scenarios"]
+    assert titles[3:] == [
+        "## Headline ratios", "## Systems", "## P1 per-query latency in-process",
+        "## P2 IO-bound throughput (one 50 ms query per request)",
+        "## P6 fan-out (5 independent 50 ms queries per request)",
+        "## P3 sync deployment cost", "## P7 one sync↔async crossing",
+        "## Systems that did not run",
+    ]  # fmt: skip
+    assert "[`quick-x.json`](../quick-x.json) — a **quick** run" in text
+    assert "| oneloop-sync | 1 | 100 | 800 | 100.0 | 140.0 | 1200 | 0 | 3.20x |" in text
+    assert "![P2](img/bench-p2.png)" in text and "bench-p6.png" not in text
+    assert "| raw | 1 | port in use |" in text
+
+
+def test_report_writes_the_page_and_its_figures_into_the_out_dir(tmp_path) -> None:
+    path = tmp_path / "quick-20260101-000000.json"
+    path.write_text(json.dumps(_suite_results()))
+    out = tmp_path / "out"
+    publish.report(str(path), str(out))
+    page = (out / "benchmarks.md").read_text()
+    assert page.startswith("# Benchmarks\n")
+    images = sorted(p.name for p in (out / "img").iterdir())
+    for name in ("p1", "p2", "p6"):  # the scenarios the file has
+        assert f"bench-{name}.png" in images and f"bench-{name}.svg" in images
+        assert f"(img/bench-{name}.png)" in page
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", path.name]

@@ -1,10 +1,12 @@
 """The generated blocks of docs/evidence.md, one per section (§1..§5).
 
 ``python -m bench report`` writes each between ``<!-- bench:evidence-N:start
--->`` and ``end`` from the newest full results file. Every number is read
-from that file, next to its ratio and the system, worker count and clients
-it comes from; a figure the file lacks reads "not measured in this results
-file". The performance targets live in :data:`TARGETS`, once.
+-->`` and ``end``. §1 to §4 come from the newest full results file: every
+number is read from that file, next to its ratio and the system, worker
+count and clients it comes from; a figure the file lacks reads "not
+measured in this results file". The performance targets live in
+:data:`TARGETS`, once. §5, duplication, is measured on the source when the
+report is rendered (:func:`section5`), so it follows the code, not a run.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from bench import pages
-from bench.report import _best, _clean, _find, _http, p3_bullets, p3_rows, verdict
+from bench.render import p3
+from bench.render.markdown import table
+from bench.results import clean, fastest, find, http
 
 MISSING = "not measured in this results file"
 ONELOOP = ("oneloop-sync", "oneloop-async")
@@ -52,7 +55,7 @@ def _workers(results: dict) -> list[int]:
 
 
 def _clients(results: dict, scenario: str) -> list[int]:
-    return sorted({r["clients"] for r in _http(results, scenario) if "clients" in r})
+    return sorted({r["clients"] for r in http(results, scenario) if "clients" in r})
 
 
 def _median(entry: dict | None) -> float | None:
@@ -66,7 +69,7 @@ def _p7(results: dict, system: str) -> float | None:
 def _one_query(results: dict, system: str, workers: int) -> dict | None:
     """The P2 row at the fewest clients: one 50 ms query's latency."""
     clients = _clients(results, "P2")
-    return _find(_http(results, "P2"), system, workers, clients[0]) if clients else None
+    return find(http(results, "P2"), system, workers, clients[0]) if clients else None
 
 
 def _p4_clients(results: dict) -> int:
@@ -75,7 +78,7 @@ def _p4_clients(results: dict) -> int:
 
 def _best_p5(results: dict, workers: int) -> dict | None:
     """oneloop's variant with the fewest KiB per in-flight request."""
-    rows = [_find(_http(results, "P5"), s, workers) for s in ONELOOP]
+    rows = [find(http(results, "P5"), s, workers) for s in ONELOOP]
     rows = [r for r in rows if r and r.get("kib_per_request") is not None]
     return min(rows, key=lambda r: r["kib_per_request"]) if rows else None
 
@@ -84,9 +87,9 @@ def _best_p6(results: dict, workers: int) -> tuple[dict, dict] | None:
     """oneloop's variant with the lowest fan-out / one-query ratio."""
     found = []
     for system in ONELOOP:
-        r6 = _find(_http(results, "P6"), system, workers)
+        r6 = find(http(results, "P6"), system, workers)
         one = _one_query(results, system, workers)
-        if _clean(r6) and _clean(one):
+        if clean(r6) and clean(one):
             found.append((r6, one))
     return min(found, key=lambda p: p[0]["p50_ms"] / p[1]["p50_ms"]) if found else None
 
@@ -112,21 +115,21 @@ def section1(results: dict) -> list[str]:
         if a and b
         else f"- **P7** `sync_to_async` vs bridge crossing: {MISSING}."
     )
-    p2 = _http(results, "P2")
+    p2 = http(results, "P2")
     for workers in _workers(results):
         parts = []
         for clients in [c for c in _clients(results, "P2") if c >= 100]:
-            wsgi = _find(p2, "wsgi", workers, clients)
-            if not _clean(wsgi):
+            wsgi = find(p2, "wsgi", workers, clients)
+            if not clean(wsgi):
                 parts.append(f"{clients} clients: wsgi {MISSING}")
                 continue
             cells = []
             for system in STOCK_ASGI:
-                r = _find(p2, system, workers, clients)
+                r = find(p2, system, workers, clients)
                 cells.append(
                     f"{system} {r['rps']:.0f} req/s (**{_x(r['rps'], wsgi['rps'])}**"
                     f", {r['cpu_us_per_request']:.0f} µs CPU/req)"
-                    if _clean(r) and r.get("cpu_us_per_request")
+                    if clean(r) and r.get("cpu_us_per_request")
                     else f"{system} {MISSING}"
                 )
             parts.append(
@@ -146,7 +149,7 @@ def section1(results: dict) -> list[str]:
     p5 = []
     for workers in _workers(results):
         for system in STOCK_ASGI:
-            r = _find(_http(results, "P5"), system, workers)
+            r = find(http(results, "P5"), system, workers)
             if r and r.get("kib_per_request") is not None:
                 p5.append(
                     f"{system} {r['kib_per_request']:.1f} KiB/request, threads "
@@ -168,21 +171,21 @@ def section1(results: dict) -> list[str]:
 
 def section2(results: dict) -> list[str]:
     out = []
-    p2 = _http(results, "P2")
+    p2 = http(results, "P2")
     for workers in _workers(results):
         parts = []
         for clients in _clients(results, "P2"):
-            best = _best(p2, ONELOOP, workers, clients)
+            best = fastest(p2, ONELOOP, workers, clients)
             if not best:
                 parts.append(f"{clients} clients: oneloop {MISSING}")
                 continue
-            asgi = _best(p2, STOCK_ASGI, workers, clients)
+            asgi = fastest(p2, STOCK_ASGI, workers, clients)
             peers = [("stock ASGI", asgi)] + [
-                (name, _find(p2, name, workers, clients))
+                (name, find(p2, name, workers, clients))
                 for name in ("wsgi", "gevent", "fastapi")
             ]
             cells = [
-                f"{_x(best['rps'], r['rps'])} {name}" for name, r in peers if _clean(r)
+                f"{_x(best['rps'], r['rps'])} {name}" for name, r in peers if clean(r)
             ]
             tail = (
                 f", p99/p50 {best['p99_ms'] / best['p50_ms']:.2f}"
@@ -203,7 +206,7 @@ def section2(results: dict) -> list[str]:
         if not pair:
             continue
         r6, one = pair
-        stock = _find(_http(results, "P6"), "wsgi", workers)
+        stock = find(http(results, "P6"), "wsgi", workers)
         p6.append(
             f"{workers} worker(s) {r6['system']} {r6['p50_ms']:.1f} ms p50 = "
             f"**{_x(r6['p50_ms'], one['p50_ms'])}** one query "
@@ -211,7 +214,7 @@ def section2(results: dict) -> list[str]:
             + (
                 f" and **{_x(r6['p50_ms'], stock['p50_ms'])}** stock sequential "
                 f"(wsgi {stock['p50_ms']:.1f} ms)"
-                if _clean(stock)
+                if clean(stock)
                 else ""
             )
         )
@@ -225,7 +228,7 @@ def section2(results: dict) -> list[str]:
     p5 = []
     for workers in _workers(results):
         best = _best_p5(results, workers)
-        asgi = _find(_http(results, "P5"), "asgi-sync", workers)
+        asgi = find(http(results, "P5"), "asgi-sync", workers)
         if not best:
             continue
         p5.append(
@@ -244,15 +247,15 @@ def section2(results: dict) -> list[str]:
         if p5
         else f"- **P5** memory per in-flight request: {MISSING}."
     )
-    p4, clients, p4_parts = _http(results, "P4"), _p4_clients(results), []
+    p4, clients, p4_parts = http(results, "P4"), _p4_clients(results), []
     for workers in _workers(results):
-        best = _best(p4, ONELOOP, workers, clients)
+        best = fastest(p4, ONELOOP, workers, clients)
         if not best:
             continue
         cells = [
             f"**{_x(best['rps'], r['rps'])}** {name} ({r['rps']:.0f})"
             for name in (*STOCK_ASGI, "wsgi")
-            if _clean(r := _find(p4, name, workers, clients))
+            if clean(r := find(p4, name, workers, clients))
         ]
         p4_parts.append(
             f"{workers} worker(s) {best['system']} {best['rps']:.0f} req/s = "
@@ -275,12 +278,12 @@ def _behind(results: dict) -> list[str]:
     higher = {"P2": "rps", "P4": "rps"}
     for scenario, metric in (*higher.items(), ("P5", "kib_per_request"),
                              ("P6", "p50_ms")):  # fmt: skip
-        rows, found = _http(results, scenario), []
+        rows, found = http(results, scenario), []
         for workers in _workers(results):
             clients = _clients(results, scenario)
             for c in clients:
                 if scenario in higher:
-                    best = _best(rows, ONELOOP, workers, c)
+                    best = fastest(rows, ONELOOP, workers, c)
                 elif scenario == "P5":
                     best = _best_p5(results, workers)
                 else:
@@ -288,11 +291,11 @@ def _behind(results: dict) -> list[str]:
                 if not best or best.get(metric) is None:
                     continue
                 for peer in PEERS:
-                    r = _find(rows, peer, workers, c)
+                    r = find(rows, peer, workers, c)
                     if scenario == "P5":
                         ok = r and r.get(metric) is not None
                     else:
-                        ok = _clean(r)
+                        ok = clean(r)
                     if not ok:
                         continue
                     ratio = best[metric] / r[metric]
@@ -327,25 +330,25 @@ def target_values(results: dict) -> dict[str, list[tuple[str, float]]]:
     ol, sync = _median(p1.get("oneloop-async")), _median(p1.get("stock-sync"))
     if ol and sync:
         values["p1"].append(("in-process", ol / sync))
-    p2, p4 = _http(results, "P2"), _http(results, "P4")
+    p2, p4 = http(results, "P2"), http(results, "P4")
     for w in _workers(results):
-        best = _best(p2, ONELOOP, w, 100)
-        gevent = _find(p2, "gevent", w, 100)
+        best = fastest(p2, ONELOOP, w, 100)
+        gevent = find(p2, "gevent", w, 100)
         if best:
             where = f"{w}w {best['system']}"
-            if _clean(gevent):
+            if clean(gevent):
                 values["p2_gevent"].append((where, best["rps"] / gevent["rps"]))
             if best.get("cpu_us_per_request"):
                 values["p2_cpu"].append((where, best["cpu_us_per_request"]))
             if best.get("p99_ms") and best.get("p50_ms"):
                 values["p2_tail"].append((where, best["p99_ms"] / best["p50_ms"]))
-        c10 = _best(p2, ONELOOP, w, 10)
+        c10 = fastest(p2, ONELOOP, w, 10)
         if c10:
             values["p2_c10"].append((f"{w}w {c10['system']}", c10["rps"] / IDEAL_C10))
-        best4 = _best(p4, ONELOOP, w, _p4_clients(results))
+        best4 = fastest(p4, ONELOOP, w, _p4_clients(results))
         for key, peer in (("p4_gevent", "gevent"), ("p4_wsgi", "wsgi")):
-            r = _find(p4, peer, w, _p4_clients(results))
-            if best4 and _clean(r):
+            r = find(p4, peer, w, _p4_clients(results))
+            if best4 and clean(r):
                 values[key].append((f"{w}w {best4['system']}", best4["rps"] / r["rps"]))
         p5 = _best_p5(results, w)
         if p5:
@@ -358,7 +361,7 @@ def target_values(results: dict) -> dict[str, list[tuple[str, float]]]:
             values["p6"].append(
                 (f"{w}w {pair[0]['system']}", pair[0]["p50_ms"] / pair[1]["p50_ms"])
             )
-    for row in p3_rows(results):
+    for row in p3.comparisons(results):
         c = row["cmp"]
         if row["variant"] == "app" and c:
             # a cost: oneloop's time / stock's, or stock's req/s / oneloop's
@@ -419,11 +422,11 @@ def section3(results: dict) -> list[str]:
 
 
 def section4(results: dict) -> list[str]:
-    out = p3_bullets(results)
+    out = p3.bullets(results)
     if not out:
         return [f"- **P3**: {MISSING}."]
-    app = [r for r in p3_rows(results) if r["variant"] == "app"]
-    outside = [f"{r['measure']} ({verdict(r)})" for r in app
+    app = [r for r in p3.comparisons(results) if r["variant"] == "app"]
+    outside = [f"{r['measure']} ({p3.verdict(r)})" for r in app
                if r["cmp"] and r["cmp"]["within"] is False]  # fmt: skip
     out.append(
         "- Verdict for installed vs not: "
@@ -440,20 +443,53 @@ def section4(results: dict) -> list[str]:
 # --- §5 duplication -------------------------------------------------------------
 
 
-def section5(results: dict) -> list[str]:
-    dup = results.get("duplication", {})
-    dj, ol = dup.get("django"), dup.get("oneloop")
-    if not dj or not ol:
-        return [f"- Sync/async twin code: {MISSING}."]
-    return [
-        f"- Django {dj['version']} carries {dj['twins']} async twins (`async def aX` "
-        f"beside a `def X`) in {dj['files_with_twins']} files, {dj['twin_lines']:,} "
-        f"lines ({dj['twin_lines'] / dj['total_lines'] * 100:.1f} % of its "
-        f"{dj['total_lines']:,} lines); oneloop carries {ol['twins']} twins in "
+MIRRORED_TARGET = 100
+"""The most lines of oneloop that may mirror a Django function."""
+
+
+def _twins(dup: dict[str, Any]) -> str:
+    """The sync/async twin count: ``aX`` beside ``X``, Django vs oneloop."""
+    dj, ol = dup["django"], dup["oneloop"]
+    return (
+        f"- **Async twins** (`async def aX` beside a `def X`): Django {dj['version']} "
+        f"carries {dj['twins']} in {dj['files_with_twins']} files, "
+        f"{dj['twin_lines']:,} lines ({dj['twin_lines'] / dj['total_lines'] * 100:.1f} "
+        f"% of its {dj['total_lines']:,} lines); oneloop carries {ol['twins']} in "
         f"{ol['files_with_twins']} files, {ol['twin_lines']:,} lines "
         f"(**{_x(ol['twin_lines'], dj['twin_lines'])}** Django's twin lines, "
         f"{ol['twin_lines'] / ol['total_lines'] * 100:.1f} % of its "
-        f"{ol['total_lines']:,} lines).",
+        f"{ol['total_lines']:,} lines)."
+    )
+
+
+def section5(mirrored: dict[str, Any], twins: dict[str, Any]) -> list[str]:
+    """§5 from the source: oneloop's functions that mirror a Django function
+    (:func:`bench.mirror.measure`), then the twin count
+    (:func:`bench.duplication.measure`)."""
+    rows, lines = mirrored["rows"], mirrored["lines"]
+    met = "met" if lines < MIRRORED_TARGET else "missed"
+    out = [
+        f"- **Mirrored code**: {len(rows)} oneloop functions, **{lines:,} lines** "
+        f"({lines / mirrored['total_lines'] * 100:.1f} % of its "
+        f"{mirrored['total_lines']:,} lines), have a body that mirrors a function "
+        f"of Django {mirrored['django']} (coverage at least "
+        f"{mirrored['threshold']:.2f}; {mirrored['short_threshold']:.2f} for a "
+        f"body under {mirrored['min_tokens']} tokens, matched by name). Target, "
+        f"under {MIRRORED_TARGET} lines: **{met}**.",
+        _twins(twins),
+    ]
+    if rows:
+        cells = [
+            (f"`{r['function']}`", r["lines"], f"`{r['mirrors']}`", f"{r['score']:.2f}")
+            for r in rows
+        ]
+        header = ["oneloop function", "lines", "mirrors (Django)", "coverage"]
+        out += ["", *table(header, cells)]
+    return [
+        *out,
+        "",
+        f"(Measured on the source of Django {mirrored['django']} and of this "
+        "oneloop checkout when the report was rendered.)",
     ]
 
 
@@ -462,22 +498,13 @@ SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "evidence-2": section2,
     "evidence-3": section3,
     "evidence-4": section4,
-    "evidence-5": section5,
 }
 
 
 def blocks(results: dict, results_name: str) -> dict[str, list[str]]:
-    """Every generated block of evidence.md, by marker name."""
+    """The generated blocks of evidence.md that come from a results file
+    (§1 to §4), by marker name."""
     return {
         name: [*build(results), "", f"(From `{results_name}`.)"]
         for name, build in SECTIONS.items()
     }
-
-
-def update(path: str, results: dict, results_name: str) -> list[str]:
-    """Rewrite every block evidence.md has; the names of those rewritten."""
-    return [
-        name
-        for name, lines in blocks(results, results_name).items()
-        if pages.replace_block(path, name, lines)
-    ]
