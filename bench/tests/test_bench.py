@@ -368,11 +368,14 @@ def _source_measures() -> dict:
 
     row = {"function": "oneloop.cache.Client.get", "path": "oneloop/cache.py",
            "first": 10, "last": 14, "lines": 5,
-           "mirrors": "django.core.cache.Client.get", "score": 0.875}  # fmt: skip
+           "mirrors": "django.core.cache.Client.get", "score": 0.875,
+           "generated": False}  # fmt: skip
+    generated = {**row, "function": "oneloop.cache._gen.aget", "generated": True}
     return {
         "mirrored": {"django": "5.2", "threshold": 0.6, "short_threshold": 0.7,
-                     "min_tokens": 40, "rows": [row, {**row, "lines": 120}],
-                     "lines": 125, "total_lines": 5000},
+                     "min_tokens": 40,
+                     "rows": [row, {**row, "lines": 120}, generated],
+                     "lines": 125, "generated_lines": 5, "total_lines": 5000},
         "twins": {"django": {"version": "5.2", **twins(150, 1000, 150000)},
                   "oneloop": twins(10, 100, 5000)},
     }  # fmt: skip
@@ -380,17 +383,23 @@ def _source_measures() -> dict:
 
 def test_evidence_duplication_states_mirrored_lines_against_the_target() -> None:
     text = "\n".join(evidence.section5(**_source_measures()))
-    assert "2 oneloop functions, **125 lines** (2.5 % of its 5,000 lines)" in text
-    assert "Target, under 100 lines: **missed**." in text
+    assert (
+        "2 oneloop functions written by hand, **125 lines** (2.5 % of its 5,000" in text
+    )
+    assert "Target, under 100 lines written by hand: **missed**." in text
+    assert "**Generated from Django's source**: 5 more lines" in text
+    assert "| `oneloop.cache._gen.aget` (generated) | 5 |" in text
     assert (
         "| `oneloop.cache.Client.get` | 5 | `django.core.cache.Client.get` | 0.88 |"
         in text
     )
     assert "oneloop carries 10 in 2 files, 100 lines (**0.10x** Django's" in text
     few = _source_measures()
-    few["mirrored"].update(rows=[], lines=0)
+    few["mirrored"].update(rows=[], lines=0, generated_lines=0)
     text = "\n".join(evidence.section5(**few))
-    assert "0 oneloop functions, **0 lines**" in text and "**met**" in text
+    assert (
+        "0 oneloop functions written by hand, **0 lines**" in text and "**met**" in text
+    )
     assert "| oneloop function |" not in text
 
 
