@@ -170,13 +170,13 @@ class SMTPServer:
         return self.handler.received
 
 
-def make_certificate(directory: Path) -> tuple[Path, Path]:
+def make_certificate(openssl: str, directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (subjectAltName IP), made with
-    the openssl command line tool. Returns (certificate, key) paths."""
+    the ``openssl`` command line tool. Returns (certificate, key) paths."""
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
         [
-            "openssl",
+            openssl,
             "req",
             "-x509",
             "-newkey",
