@@ -42,7 +42,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "installed. Install it with: pip install 'django-oneloop[smtp]'"
     ) from exc
 
-from oneloop.mail._errors import SMTPTimeoutError, to_smtplib
+from oneloop.mail._errors import SMTPTimeoutError, reply_bytes, to_smtplib
 
 __all__ = ["EmailBackend", "SMTPTimeoutError"]
 
@@ -163,10 +163,12 @@ class _SMTP:
         self._call(self._client.login(user, password))
         self._opening = False
 
-    def sendmail(self, from_addr: str, to_addrs: list[str], msg: bytes) -> dict:
+    def sendmail(
+        self, from_addr: str, to_addrs: list[str], msg: bytes
+    ) -> dict[str, tuple[int, bytes]]:
         self._opening = False
         refused, _ = self._call(self._client.sendmail(from_addr, to_addrs, msg))
-        return {rcpt: (r.code, r.message.encode()) for rcpt, r in refused.items()}
+        return {rcpt: (r.code, reply_bytes(r.message)) for rcpt, r in refused.items()}
 
     def quit(self) -> None:
         if not self._client.is_connected:
