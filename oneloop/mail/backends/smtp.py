@@ -171,12 +171,11 @@ class _SMTP:
         return {rcpt: (r.code, reply_bytes(r.message)) for rcpt, r in refused.items()}
 
     def quit(self) -> None:
-        if not self._client.is_connected:
-            raise smtplib.SMTPServerDisconnected("please run connect() first")
         try:
-            self._call(self._client.quit())
+            if self._client.is_connected:  # else already dropped: just close
+                self._call(self._client.quit())
         finally:
-            self._client.close()
+            self.close()
 
     def close(self) -> None:
         """Drop the socket without a QUIT, from wherever it is called."""
