@@ -333,6 +333,9 @@ async def test_cancelling_a_send_closes_its_connection(mail_settings, smtp_serve
     with pytest.raises(asyncio.CancelledError):
         await task
     assert backend.connection is None
+    # Dropped mid-DATA, without a QUIT the server could take for the end.
+    assert smtp_server.handler.commands == [("MAIL", 0)]
+    assert smtp_server.received == []
     # The backend is usable again afterwards.
     smtp_server.handler.data_delay = 0
     assert await asend_messages(backend, [_message()]) == 1

@@ -54,11 +54,12 @@ class EmailBackend(stock_smtp.EmailBackend):
     aiosmtplib client on the running loop.
 
     Configured and used exactly as ``django.core.mail.backends.smtp.
-    EmailBackend``. Inside a bridge it also keeps three things off the loop
+    EmailBackend``. Inside a bridge it also keeps two things off the loop
     thread that the stock backend does inline: the first DNS lookup of the
     local host name (for ``EHLO``) and building the default SSL context run
     in a worker thread, and that context is shared by the backends built
-    from the same inputs.
+    from the same inputs. Tasks sharing one backend take turns on its send
+    lock, as threads do on the stock backend's.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
