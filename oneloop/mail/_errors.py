@@ -15,7 +15,7 @@ import smtplib
 
 import aiosmtplib
 
-__all__ = ["SMTPTimeoutError", "to_smtplib"]
+__all__ = ["SMTPTimeoutError", "reply_bytes", "to_smtplib"]
 
 
 class SMTPTimeoutError(smtplib.SMTPServerDisconnected, TimeoutError):
@@ -28,7 +28,7 @@ class SMTPTimeoutError(smtplib.SMTPServerDisconnected, TimeoutError):
     """
 
 
-def _reply(message: str) -> bytes:
+def reply_bytes(message: str) -> bytes:
     # smtplib hands server replies over as bytes; aiosmtplib decodes them.
     return message.encode("utf-8", "surrogateescape")
 
@@ -44,7 +44,7 @@ def to_smtplib(exc: aiosmtplib.SMTPException) -> OSError:
             return SMTPTimeoutError(f"Connection unexpectedly closed: {exc.message}")
         return TimeoutError(exc.message)
     if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
-        return smtplib.SMTPConnectError(exc.code, _reply(exc.message))
+        return smtplib.SMTPConnectError(exc.code, reply_bytes(exc.message))
     if isinstance(exc, aiosmtplib.SMTPConnectError):
         cause = exc.__cause__
         if isinstance(cause, aiosmtplib.SMTPServerDisconnected):
@@ -60,17 +60,17 @@ def to_smtplib(exc: aiosmtplib.SMTPException) -> OSError:
         return smtplib.SMTPServerDisconnected(exc.message)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return smtplib.SMTPRecipientsRefused(
-            {r.recipient: (r.code, _reply(r.message)) for r in exc.recipients}
+            {r.recipient: (r.code, reply_bytes(r.message)) for r in exc.recipients}
         )
     if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
         return smtplib.SMTPRecipientsRefused(
-            {exc.recipient: (exc.code, _reply(exc.message))}
+            {exc.recipient: (exc.code, reply_bytes(exc.message))}
         )
     if isinstance(exc, aiosmtplib.SMTPSenderRefused):
-        return smtplib.SMTPSenderRefused(exc.code, _reply(exc.message), exc.sender)
+        return smtplib.SMTPSenderRefused(exc.code, reply_bytes(exc.message), exc.sender)
     for ours, theirs in _RESPONSE_ERRORS:
         if isinstance(exc, ours):
-            return theirs(exc.code, _reply(exc.message))
+            return theirs(exc.code, reply_bytes(exc.message))
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
         return smtplib.SMTPNotSupportedError(exc.message)
     return smtplib.SMTPException(exc.message)

@@ -11,6 +11,7 @@ import email.policy
 import ssl
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,11 @@ class Handler:
     reject_data: bool = False  # answer DATA with 554
     drop_on_data: bool = False  # close the connection instead of answering
     hang_on_data: bool = False  # never answer DATA
+    on_data: Callable[[], None] | None = None  # called (server thread) as DATA starts
     received: list[Received] = field(default_factory=list)
     sessions: set[int] = field(default_factory=set)
+    # (command, session) of every MAIL and QUIT, in the order they came.
+    commands: list[tuple[str, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._session_ids: dict[int, int] = {}
@@ -63,7 +67,9 @@ class Handler:
             return self._session_ids.setdefault(id(session), len(self._session_ids))
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        self.sessions.add(self._session_number(session))
+        number = self._session_number(session)
+        self.sessions.add(number)
+        self.commands.append(("MAIL", number))
         if address in self.refuse_senders:
             return "553 5.7.1 Sender not allowed"
         envelope.mail_from = address
@@ -76,7 +82,13 @@ class Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_QUIT(self, server, session, envelope):
+        self.commands.append(("QUIT", self._session_number(session)))
+        return "221 Bye"
+
     async def handle_DATA(self, server, session, envelope):
+        if self.on_data is not None:
+            self.on_data()
         if self.hang_on_data:
             await asyncio.sleep(3600)
         if self.drop_on_data:
@@ -158,13 +170,13 @@ class SMTPServer:
         return self.handler.received
 
 
-def make_certificate(directory: Path) -> tuple[Path, Path]:
+def make_certificate(openssl: str, directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (subjectAltName IP), made with
-    the openssl command line tool. Returns (certificate, key) paths."""
+    the ``openssl`` command line tool. Returns (certificate, key) paths."""
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
         [
-            "openssl",
+            openssl,
             "req",
             "-x509",
             "-newkey",

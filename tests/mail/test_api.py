@@ -43,6 +43,21 @@ class ThreadRecordingBackend(LocmemBackend):
         return super().send_messages(messages)
 
 
+class AsyncNativeBackend(LocmemBackend):
+    """A third-party backend with its own coroutine: records which path sent
+    each message, then stores it."""
+
+    sent: list[tuple[str, str]] = []
+
+    def send_messages(self, messages):
+        self.sent.extend(("sync", message.subject) for message in messages)
+        return super().send_messages(messages)
+
+    async def asend_messages(self, messages):
+        self.sent.extend(("async", message.subject) for message in messages)
+        return super().send_messages(messages)
+
+
 async def test_asend_mail_with_locmem_fills_the_outbox_without_a_thread(new_threads):
     sent = await asend_mail(
         "Subject", "Body", "from@example.com", ["to@example.com"], html_message="<p>"
@@ -97,6 +112,27 @@ async def test_a_backend_that_may_block_runs_in_a_thread(settings):
     assert len(ThreadRecordingBackend.threads) == 2
     assert threading.get_ident() not in ThreadRecordingBackend.threads
     assert len(mail.outbox) == 2
+
+
+async def test_a_backend_with_its_own_asend_messages_is_awaited(settings):
+    use_backend(settings, f"{__name__}.AsyncNativeBackend")
+    settings.ADMINS = staff("a@example.com")
+    settings.EMAIL_SUBJECT_PREFIX = ""
+    AsyncNativeBackend.sent.clear()
+    to = ["t@example.com"]
+    assert await asend_mail("S1", "B", "f@example.com", to) == 1
+    assert await asend_mass_mail([("S2", "B", None, to), ("S3", "B", None, to)]) == 2
+    assert await asend(mail.EmailMessage("S4", "B", to=to)) == 1
+    # Django's own function sends the staff mail, through send_messages.
+    await amail_admins("S5", "B")
+    assert AsyncNativeBackend.sent == [
+        ("async", "S1"),
+        ("async", "S2"),
+        ("async", "S3"),
+        ("async", "S4"),
+        ("sync", "S5"),
+    ]
+    assert len(mail.outbox) == 5
 
 
 async def test_console_backend_runs_in_a_thread_and_writes(settings):

@@ -165,7 +165,7 @@ async def test_same_bytes_and_envelope_as_the_stock_backend(settings, smtp_serve
         if backend is stock:
             sent = await asyncio.to_thread(backend.send_messages, [message])
         else:
-            sent = await backend.asend_messages([message])
+            sent = await asend_messages(backend, [message])
         assert sent == 1
     stock_got, ours_got = smtp_server.received
     assert ours_got.mail_from == stock_got.mail_from
@@ -257,7 +257,7 @@ async def test_failures_raise_what_stock_raises(
     with pytest.raises(expected) as stock_error:
         await _stock_send(stock, [_message()])
     with pytest.raises(expected) as our_error:
-        await ours.asend_messages([_message()])
+        await asend_messages(ours, [_message()])
     if type(stock_error.value) is smtplib.SMTPServerDisconnected and options.get(
         "timeout"
     ):
@@ -281,7 +281,7 @@ async def test_failures_raise_what_stock_raises(
 async def test_fail_silently_returns_0_like_stock(start_smtp_server, behave, options):
     stock, ours = _backends(start_smtp_server, behave, options, fail_silently=True)
     assert await _stock_send(stock, [_message()]) == 0
-    assert await ours.asend_messages([_message()]) == 0
+    assert await asend_messages(ours, [_message()]) == 0
     assert ours.connection is None
 
 
@@ -322,17 +322,23 @@ async def test_fail_silently_as_the_running_django_takes_it(settings, smtp_serve
 
 
 async def test_cancelling_a_send_closes_its_connection(mail_settings, smtp_server):
+    loop = asyncio.get_running_loop()
+    data_started = asyncio.Event()
+    smtp_server.handler.on_data = lambda: loop.call_soon_threadsafe(data_started.set)
     smtp_server.handler.data_delay = 5
     backend = default_backend()
-    task = asyncio.create_task(backend.asend_messages([_message()]))
-    await asyncio.sleep(0.3)
+    task = asyncio.create_task(asend_messages(backend, [_message()]))
+    await asyncio.wait_for(data_started.wait(), 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert backend.connection is None
+    # Dropped mid-DATA, without a QUIT the server could take for the end.
+    assert smtp_server.handler.commands == [("MAIL", 0)]
+    assert smtp_server.received == []
     # The backend is usable again afterwards.
     smtp_server.handler.data_delay = 0
-    assert await backend.asend_messages([_message()]) == 1
+    assert await asend_messages(backend, [_message()]) == 1
 
 
 # -- the sync API, everywhere -----------------------------------------------
@@ -397,6 +403,54 @@ async def test_send_mail_from_async_code_outside_a_bridge_still_sends(
     assert smtp_server.received[0].parsed()["Subject"] == "Direct"
 
 
+def test_plain_sync_code_talks_smtplib(mail_settings, smtp_server):
+    # Outside a bridge the backend is the stock one, connection included.
+    with default_backend() as connection:
+        assert type(connection.connection) is smtplib.SMTP
+        assert connection.send_messages([_message()]) == 1
+    assert len(smtp_server.received) == 1
+
+
+async def test_a_bridge_talks_aiosmtplib(mail_settings, smtp_server):
+    def view():
+        with default_backend() as connection:
+            sent = connection.send_messages([_message()])
+            return sent, connection.connection
+
+    sent, connection = await run_sync(view)
+    assert sent == 1
+    assert not isinstance(connection, smtplib.SMTP)
+    assert type(connection).__module__ == "oneloop.mail.backends.smtp"
+
+
+async def test_a_bridge_connection_used_outside_a_bridge_is_replaced(
+    mail_settings, smtp_server
+):
+    backend = default_backend()
+    assert await run_sync(backend.open) is True
+    # Outside a bridge nothing can await it: Django's open() sees no usable
+    # connection and makes an smtplib one (blocking, as stock does here).
+    assert backend.send_messages([_message()]) == 1
+    assert backend.connection is None
+    assert len(smtp_server.received) == 1
+
+
+async def test_tasks_sharing_one_backend_take_turns(mail_settings, smtp_server):
+    # As threads do on the stock backend's lock: each batch opens, sends and
+    # closes its own connection, none closes another's mid-send.
+    smtp_server.handler.data_delay = 0.05
+    backend = default_backend()
+    sends = (run_sync(backend.send_messages, [_message()]) for _ in range(5))
+    assert await asyncio.gather(*sends) == [1] * 5
+    assert len(smtp_server.received) == 5
+    # One session after the other: each quits before the next one sends.
+    commands = smtp_server.handler.commands
+    sessions = [session for command, session in commands if command == "MAIL"]
+    assert len(set(sessions)) == 5
+    assert commands == [(c, s) for s in sessions for c in ("MAIL", "QUIT")]
+    assert backend.connection is None
+
+
 # -- one connection per batch -----------------------------------------------
 
 DATATUPLE = [
@@ -426,8 +480,8 @@ async def test_send_mass_mail_uses_one_connection_in_a_bridge(
 
 async def test_an_opened_backend_keeps_its_connection(mail_settings, smtp_server):
     backend = default_backend()
-    assert await backend.aopen() is True
-    assert await backend.aopen() is False
+    assert await run_sync(backend.open) is True
+    assert await run_sync(backend.open) is False
     for n in range(3):
         message = mail.EmailMessage(f"M{n}", "B", "f@example.com", ["t@example.com"])
         assert await asend_messages(backend, [message]) == 1
@@ -438,7 +492,7 @@ async def test_an_opened_backend_keeps_its_connection(mail_settings, smtp_server
                 f"M{n}", "B", "f@example.com", ["t@example.com"], connection=backend
             )
         assert sent == 1
-    await backend.aclose()
+    await run_sync(backend.close)
     assert backend.connection is None
     assert len(smtp_server.handler.sessions) == 1
     assert len(smtp_server.received) == 5
@@ -474,7 +528,7 @@ async def test_tls_with_login(start_smtp_server, certificate, monkeypatch, mode)
         "use_ssl": mode == "ssl",
         "timeout": 5,
     }
-    assert await build(EmailBackend, **options).asend_messages([rich_message(1)]) == 1
+    assert await asend_messages(build(EmailBackend, **options), [rich_message(1)]) == 1
     stock = build(StockBackend, **options)
     assert await asyncio.to_thread(stock.send_messages, [rich_message(2)]) == 1
     ours, stock = server.received
@@ -498,9 +552,9 @@ async def test_untrusted_certificate_raises_what_stock_raises(
     with pytest.raises(ssl.SSLCertVerificationError):
         await _stock_send(build(StockBackend, **options), [_message()])
     with pytest.raises(ssl.SSLCertVerificationError):
-        await build(EmailBackend, **options).asend_messages([_message()])
+        await asend_messages(build(EmailBackend, **options), [_message()])
     quiet = build(EmailBackend, fail_silently=True, **options)
-    assert await quiet.asend_messages([_message()]) == 0
+    assert await asend_messages(quiet, [_message()]) == 0
     assert server.received == []
 
 
@@ -521,13 +575,13 @@ async def test_tls_context_is_built_once_and_shared(
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
     options = {"host": HOST, "port": server.port, "use_tls": True, "timeout": 5}
     first, second = build(EmailBackend, **options), build(EmailBackend, **options)
-    assert await first.asend_messages([_message()]) == 1
-    assert await second.asend_messages([_message()]) == 1
+    assert await asend_messages(first, [_message()]) == 1
+    assert await asend_messages(second, [_message()]) == 1
     assert first.ssl_context is second.ssl_context
     # Different inputs, different context.
     monkeypatch.setenv("SSL_CERT_DIR", str(certificate[0].parent))
     third = build(EmailBackend, **options)
-    assert await third.asend_messages([_message()]) == 1
+    assert await asend_messages(third, [_message()]) == 1
     assert third.ssl_context is not first.ssl_context
     assert [r.tls for r in server.received] == [True, True, True]
 
