@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from django.test import override_settings
 
 from oneloop import MissingBridge, await_, gather, offload, run_sync
 from oneloop.bridge import current_scope, in_bridge, sync_to_async
@@ -119,6 +120,64 @@ async def test_cancellation_arrives_at_await_and_cleanup_completes():
     with pytest.raises(asyncio.CancelledError):
         await task
     assert log == ["cancelled", "cleaned up"]
+
+
+@override_settings(ONELOOP={"CLEANUP_TIMEOUT": 0.2})
+async def test_clean_up_past_its_deadline_ends_on_a_repeated_cancellation():
+    log = []
+    cleaning = asyncio.Event()
+
+    def hung_clean_up():
+        try:
+            await_(asyncio.sleep(10))
+        except asyncio.CancelledError:
+            cleaning.set()
+            try:
+                await_(asyncio.Event().wait())  # a rollback on a dead socket
+            except asyncio.CancelledError:
+                log.append("clean-up cut short")
+            try:
+                await_(asyncio.sleep(0))  # abandoned: no more waiting
+            except asyncio.CancelledError:
+                log.append("later await refused")
+            raise
+
+    task = asyncio.create_task(run_sync(hung_clean_up))
+    await asyncio.sleep(0)
+    task.cancel()
+    await cleaning.wait()
+    done, _ = await asyncio.wait((task,), timeout=0.4)
+    assert not done  # shielded, and nothing asked to stop it again
+    task.cancel()  # past the deadline: honoured
+    done, _ = await asyncio.wait((task,), timeout=0.2)
+    assert done and task.cancelled()
+    assert log == ["clean-up cut short", "later await refused"]
+
+
+@override_settings(ONELOOP={"CLEANUP_TIMEOUT": 0.2})
+async def test_shielded_block_holds_a_cancellation_at_most_until_the_deadline():
+    from oneloop.bridge import shielded
+
+    log = []
+    committing = asyncio.Event()
+
+    def hung_commit():
+        with shielded():
+            committing.set()
+            try:
+                await_(asyncio.Event().wait())  # a COMMIT that never returns
+            except asyncio.CancelledError:
+                log.append("delivered in the block")
+                raise
+
+    task = asyncio.create_task(run_sync(hung_commit))
+    await committing.wait()
+    started = time.monotonic()
+    task.cancel()
+    done, _ = await asyncio.wait((task,), timeout=5)
+    assert done and task.cancelled()
+    assert time.monotonic() - started >= 0.2
+    assert log == ["delivered in the block"]
 
 
 async def test_missing_bridge_says_what_to_do():
