@@ -101,7 +101,8 @@ class StallingProxy:
     """A TCP proxy on 127.0.0.1 to PostgreSQL that can be told to stop
     forwarding, in both directions and on every connection, new ones
     included, while keeping the sockets open: a network that went silent,
-    as a dead server behind a firewall looks to its clients."""
+    as a dead server behind a firewall looks to its clients. The
+    ``pg_proxy`` fixture serves it."""
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
@@ -109,10 +110,9 @@ class StallingProxy:
         self.flowing.set()
         # Set when data came in while stalled: it waits in the proxy.
         self.holding = asyncio.Event()
-        self.server: asyncio.Server | None = None
         self.port = 0
         self.closed_by_client = 0  # client sockets that the client closed
-        self._tasks: set[asyncio.Task] = set()
+        self.handlers: set[asyncio.Task] = set()
 
     def stall(self) -> None:
         """Stop forwarding: data sent from now on waits in the proxy."""
@@ -122,25 +122,12 @@ class StallingProxy:
     def resume(self) -> None:
         self.flowing.set()
 
-    async def __aenter__(self) -> "StallingProxy":
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.server.wait_closed()
-
-    async def _handle(
+    async def handle(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
         handler = asyncio.current_task()
         assert handler is not None
-        self._tasks.add(handler)
+        self.handlers.add(handler)
         server_writer = None
         try:
             await self.flowing.wait()
@@ -158,7 +145,7 @@ class StallingProxy:
         except (asyncio.CancelledError, ConnectionError):
             pass
         finally:
-            self._tasks.discard(handler)
+            self.handlers.discard(handler)
             for writer in (client_writer, server_writer):
                 if writer is not None:
                     writer.close()
@@ -191,6 +178,14 @@ class StallingProxy:
 
 @pytest.fixture
 async def pg_proxy():
-    """A ``StallingProxy`` to the test PostgreSQL server."""
-    async with StallingProxy(settings.PG_HOST, int(settings.PG_PORT)) as proxy:
+    """A ``StallingProxy`` to the test PostgreSQL server, listening on a
+    free port; its connections are cut at the end of the test."""
+    proxy = StallingProxy(settings.PG_HOST, int(settings.PG_PORT))
+    server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+    proxy.port = server.sockets[0].getsockname()[1]
+    async with server:
         yield proxy
+        server.close()
+        for handler in list(proxy.handlers):
+            handler.cancel()
+        await asyncio.gather(*proxy.handlers, return_exceptions=True)
