@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -69,6 +70,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _DONE = object()
+
+logger = logging.getLogger("oneloop.asgi")
 
 
 def _has_own_async_hooks(factory: Any) -> bool:
@@ -231,15 +234,41 @@ class ASGIHandler(django_asgi.ASGIHandler):
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Answer the lifespan protocol so servers need no ``--lifespan off``.
 
-        Django has no startup/shutdown hooks; the watchdog is started by now.
+        Django has no startup hooks; the watchdog is started by now. At
+        shutdown the loop's database and cache pools are closed before the
+        reply, so their connections end cleanly instead of being cut when
+        the process exits (or kept, by a server that reuses the process).
         """
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
+                failure = await self._close_pools()
+                if failure is None:
+                    await send({"type": "lifespan.shutdown.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.failed", "message": failure})
                 return
+
+    @staticmethod
+    async def _close_pools() -> str | None:
+        """Close the running loop's database and cache pools, each even if
+        the other fails; say what failed, if anything."""
+        from oneloop.cache import aclose_pools as close_cache_pools
+        from oneloop.db import aclose_pools as close_database_pools
+
+        failures = []
+        for what, close in (
+            ("database", close_database_pools),
+            ("cache", close_cache_pools),
+        ):
+            try:
+                await close()
+            except Exception as exc:
+                logger.exception("Closing the %s pools at shutdown failed.", what)
+                failures.append(f"Closing the {what} pools failed: {exc!r}")
+        return " ".join(failures) or None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request: read the body, run the request in its own task,

@@ -198,6 +198,8 @@ def shielded() -> Iterator[None]:
     inside the block is held until the block ends, then raised at the next
     ``await_()`` (or when the bridge returns). For steps that must not be cut
     in half: a COMMIT and the ``on_commit`` callbacks of what it committed.
+    A cancellation held ``ONELOOP["CLEANUP_TIMEOUT"]`` seconds is delivered
+    inside the block after all (a COMMIT on a dead socket would never end).
     Outside a bridge it does nothing."""
     current = getcurrent()
     if current.__class__ is not _Worker:
@@ -232,7 +234,11 @@ async def run_sync(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> 
     the task is cancelled, ``CancelledError`` is raised inside ``fn`` at its
     current ``await_``; the clean-up that follows (``finally``, ``atomic``
     rollback) then runs to completion even if more cancellations arrive, and
-    the cancellation is re-raised afterwards.
+    the cancellation is re-raised afterwards. Up to a limit: a cancellation
+    that is still waiting ``ONELOOP["CLEANUP_TIMEOUT"]`` seconds after the
+    clean-up began is delivered at the await that holds it up, and every
+    later ``await_`` of the clean-up raises it at once (a rollback on a dead
+    socket must not make the task uncancellable).
     """
     __traceback_hide__ = True  # read by Django's debug page
     return await _run(fn, args, kwargs, False)
@@ -241,7 +247,9 @@ async def run_sync(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> 
 async def run_sync_shielded(fn: Callable[..., T], /, *args: Any) -> T:
     """``run_sync`` for clean-up code (a rollback, giving a connection back):
     it runs to completion even if the task is cancelled meanwhile, and the
-    cancellation is re-raised afterwards."""
+    cancellation is re-raised afterwards. A cancellation still waiting
+    ``ONELOOP["CLEANUP_TIMEOUT"]`` seconds after it came is delivered, as in
+    ``run_sync``."""
     __traceback_hide__ = True
     return await _run(fn, args, {}, True)
 
@@ -263,28 +271,47 @@ async def _run(
     request = worker.switch((fn, args, kwargs))
     cancelled_again = False  # another cancellation came during the clean-up
     held = False  # a cancellation waits for the end of a shielded() block
+    # When the clean-up stops being shielded: set by the first cancellation
+    # that starts (or is held by) a clean-up. Past it, a waiting cancellation
+    # is delivered and every later await_() fails at once ("abandoned").
+    deadline: float | None = None
+    abandoned = False
     try:
         while request.__class__ is not _Outcome:
-            if held and not worker.shield:
+            if abandoned or (held and not worker.shield):
                 # SWITCH: deliver the held cancellation at this await_().
                 held = False
                 unwinding = True
+                if deadline is None:
+                    deadline = _clean_up_deadline()
                 if inspect.iscoroutine(request):
                     request.close()
                 request = worker.throw(asyncio.CancelledError())
                 continue
             try:
                 if unwinding or worker.shield:
-                    value, again = await _await_shielded(request)
+                    value, again, deadline = await _await_shielded(
+                        request, deadline, held or cancelled_again
+                    )
                     if again and unwinding:
                         cancelled_again = True
                     elif again:
                         held = True
                 else:
                     value = await request
+            except _CleanUpOverdue as exc:
+                # The clean-up outlived its deadline with a cancellation
+                # waiting: give up on it. The sync code sees the
+                # cancellation here and at any later await_(), so it unwinds
+                # without IO; whoever holds a connection discards it.
+                abandoned = cancelled_again = True
+                # SWITCH: raise the cancellation at the overdue await_().
+                request = worker.throw(asyncio.CancelledError(str(exc)))
             except BaseException as exc:
                 if isinstance(exc, asyncio.CancelledError):
                     unwinding = True
+                    if deadline is None:
+                        deadline = _clean_up_deadline()
                 # SWITCH: raise the error inside the sync code at its await_(),
                 # with its traceback from the loop side.
                 request = worker.throw(type(exc), exc, exc.__traceback__)
@@ -305,21 +332,55 @@ async def _run(
     return request.value
 
 
-async def _await_shielded(awaitable: Awaitable[Any]) -> tuple[Any, bool]:
-    """Await ``awaitable`` to the end even if the task is cancelled meanwhile;
-    say whether it was. Used while sync code unwinds after a cancellation."""
+class _CleanUpOverdue(asyncio.CancelledError):
+    """A clean-up await outlived the clean-up deadline while a cancellation
+    was waiting for it (private: the sync code sees a CancelledError)."""
+
+
+def _clean_up_deadline() -> float:
+    """``loop.time()`` at which a shielded clean-up stops being shielded:
+    now plus ``ONELOOP["CLEANUP_TIMEOUT"]`` seconds."""
+    from oneloop import conf
+
+    return asyncio.get_running_loop().time() + conf.clean_up_timeout()
+
+
+async def _await_shielded(
+    awaitable: Awaitable[Any], deadline: float | None, pending: bool
+) -> tuple[Any, bool, float | None]:
+    """Await ``awaitable`` to the end even if the task is cancelled meanwhile,
+    for clean-up code (sync code unwinding after a cancellation, a
+    ``shielded()`` block). Return its value, whether a cancellation came,
+    and the clean-up deadline.
+
+    Bounded: once a cancellation waits (``pending``, or one arrives now),
+    the await lasts at most until ``deadline`` (set then, if it is not yet).
+    Past it, ``awaitable`` is cancelled and ``_CleanUpOverdue`` raised: a
+    rollback on a dead socket must not make the task uncancellable.
+    """
+    loop = asyncio.get_running_loop()
     future = asyncio.ensure_future(awaitable)
     cancelled = False
     while True:
+        timeout = None
+        if pending or cancelled:
+            if deadline is None:
+                deadline = _clean_up_deadline()
+            timeout = deadline - loop.time()
+            if timeout <= 0:
+                future.cancel()
+                raise _CleanUpOverdue(
+                    "The clean-up after a cancellation did not finish within "
+                    "ONELOOP['CLEANUP_TIMEOUT'] and the task was cancelled "
+                    "again: it was abandoned."
+                )
         try:
-            return await asyncio.shield(future), cancelled
+            await asyncio.wait((future,), timeout=timeout)
         except asyncio.CancelledError:
-            if not future.done():
-                cancelled = True
-            elif future.cancelled():
-                raise
-            else:  # it finished as the cancellation came: keep its result
-                return future.result(), True
+            cancelled = True
+        if future.done():
+            # A value that came with a cancellation is kept.
+            return future.result(), cancelled, deadline
 
 
 @overload

@@ -6,8 +6,9 @@ from numbers import Real
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["DEFAULTS", "SYNC_VIEWS_CHOICES", "get", "problems"]
+__all__ = ["DEFAULTS", "SYNC_VIEWS_CHOICES", "clean_up_timeout", "get", "problems"]
 
 DEFAULTS: dict[str, Any] = {
     # How sync views and MiddlewareMixin middleware run under oneloop's ASGI
@@ -16,6 +17,10 @@ DEFAULTS: dict[str, Any] = {
     # Warn when the loop is blocked longer than this many milliseconds
     # (None: off).
     "BLOCK_WARN_MS": 100,
+    # Seconds the clean-up after a cancellation (rollback, giving connections
+    # back) stays shielded from further cancellations; past it, a repeated
+    # cancellation ends it and the connection is discarded.
+    "CLEANUP_TIMEOUT": 5.0,
 }
 SYNC_VIEWS_CHOICES = ("greenlet", "thread")
 
@@ -23,6 +28,15 @@ SYNC_VIEWS_CHOICES = ("greenlet", "thread")
 def get(name: str) -> Any:
     """The value of ``ONELOOP[name]``, or its default."""
     return (getattr(settings, "ONELOOP", None) or {}).get(name, DEFAULTS[name])
+
+
+def clean_up_timeout() -> float:
+    """``ONELOOP["CLEANUP_TIMEOUT"]``; the default when settings are not
+    configured (the bridge also serves code that runs without Django set up)."""
+    try:
+        return float(get("CLEANUP_TIMEOUT"))
+    except ImproperlyConfigured:
+        return float(DEFAULTS["CLEANUP_TIMEOUT"])
 
 
 def problems() -> list[tuple[str, str]]:
@@ -65,6 +79,15 @@ def problems() -> list[tuple[str, str]]:
                 f"ONELOOP['BLOCK_WARN_MS'] is {block!r}.",
                 "Use a number of milliseconds above 0 (default 100), or None to "
                 "turn the loop-block watchdog off.",
+            )
+        )
+    clean_up = values.get("CLEANUP_TIMEOUT", DEFAULTS["CLEANUP_TIMEOUT"])
+    if not isinstance(clean_up, Real) or isinstance(clean_up, bool) or clean_up <= 0:
+        found.append(
+            (
+                f"ONELOOP['CLEANUP_TIMEOUT'] is {clean_up!r}.",
+                "Use a number of seconds above 0 (default 5): how long the "
+                "clean-up after a cancellation is shielded from another one.",
             )
         )
     return found

@@ -32,7 +32,13 @@ from typing import Any
 from django.db import connections as django_connections
 from django.db.utils import ConnectionHandler
 
-from oneloop.bridge import TaskScope, current_scope, run_sync, task_scope
+from oneloop.bridge import (
+    TaskScope,
+    current_scope,
+    run_sync,
+    run_sync_shielded,
+    task_scope,
+)
 
 __all__ = [
     "TaskConnectionHandler",
@@ -249,7 +255,9 @@ async def aclose_connections() -> None:
     if a transaction was left open), instead of when the task ends.
 
     Request handlers call it when the response is sent. A cancellation that
-    arrives meanwhile is held until the connections are back, then re-raised.
+    arrives meanwhile is held until the connections are back, then re-raised;
+    if it is still waiting after ``ONELOOP["CLEANUP_TIMEOUT"]`` seconds (a
+    dead socket), the connections left are discarded instead.
     """
     scope = task_scope()
     if scope is None:
@@ -257,18 +265,10 @@ async def aclose_connections() -> None:
     wrappers = _take_open(scope)
     if not wrappers:
         return
-    closing = asyncio.ensure_future(run_sync(_close_wrappers, wrappers))
-    cancelled = False
-    while not closing.done():
-        try:
-            await asyncio.shield(closing)
-        except asyncio.CancelledError:
-            if closing.cancelled():
-                raise
-            cancelled = True
-    closing.result()
-    if cancelled:
-        raise asyncio.CancelledError()
+    try:
+        await run_sync_shielded(_close_wrappers, wrappers)
+    finally:
+        _discard_open(wrappers)
 
 
 def close_connections() -> None:

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from django.test import override_settings
 
 from oneloop import MissingBridge, await_, gather, offload, run_sync
 from oneloop.bridge import current_scope, in_bridge, sync_to_async
@@ -119,6 +120,61 @@ async def test_cancellation_arrives_at_await_and_cleanup_completes():
     with pytest.raises(asyncio.CancelledError):
         await task
     assert log == ["cancelled", "cleaned up"]
+
+
+def _cut_short(awaitable) -> bool:
+    """From a bridge: whether ``await_(awaitable)`` ended in a cancellation."""
+    try:
+        await_(awaitable)
+    except asyncio.CancelledError:
+        return True
+    return False
+
+
+@override_settings(ONELOOP={"CLEANUP_TIMEOUT": 0.2})
+async def test_clean_up_past_its_deadline_ends_on_a_repeated_cancellation():
+    waiting, cleaning = asyncio.Event(), asyncio.Event()
+    cut = []
+
+    def hung_clean_up():
+        waiting.set()
+        if _cut_short(asyncio.Event().wait()):
+            cleaning.set()
+            cut.append(_cut_short(asyncio.Event().wait()))  # a dead socket
+            cut.append(_cut_short(asyncio.sleep(0)))  # abandoned: no waiting
+
+    task = asyncio.create_task(run_sync(hung_clean_up))
+    await waiting.wait()
+    task.cancel()
+    await cleaning.wait()
+    done, _ = await asyncio.wait((task,), timeout=0.4)
+    assert not done  # shielded, and nothing asked to stop it again
+    task.cancel()  # past the deadline: honoured
+    done, _ = await asyncio.wait((task,), timeout=0.2)
+    assert done and task.cancelled()
+    assert cut == [True, True]
+
+
+@override_settings(ONELOOP={"CLEANUP_TIMEOUT": 0.2})
+async def test_shielded_block_holds_a_cancellation_at_most_until_the_deadline():
+    from oneloop.bridge import shielded
+
+    committing = asyncio.Event()
+    cut = []
+
+    def hung_commit():
+        with shielded():
+            committing.set()
+            cut.append(_cut_short(asyncio.Event().wait()))  # COMMIT, no answer
+
+    task = asyncio.create_task(run_sync(hung_commit))
+    await committing.wait()
+    started = time.monotonic()
+    task.cancel()
+    done, _ = await asyncio.wait((task,), timeout=5)
+    assert done and task.cancelled()
+    assert time.monotonic() - started >= 0.2
+    assert cut == [True]
 
 
 async def test_missing_bridge_says_what_to_do():

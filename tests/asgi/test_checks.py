@@ -54,3 +54,17 @@ def test_wrong_block_warn_ms_is_refused():
 def test_settings_accessor_defaults():
     assert conf.get("SYNC_VIEWS") == "greenlet"
     assert conf.get("BLOCK_WARN_MS") is None
+
+
+@pytest.mark.parametrize("value", [0, -1, "5", True, None])
+def test_wrong_clean_up_timeout_is_a_system_check_error(value):
+    with override_settings(ONELOOP={"CLEANUP_TIMEOUT": value}):
+        errors = [m for m in run_checks() if m.id == "oneloop.E002"]
+    assert [e.msg for e in errors] == [f"ONELOOP['CLEANUP_TIMEOUT'] is {value!r}."]
+    assert "seconds above 0" in errors[0].hint
+
+
+def test_clean_up_timeout_defaults_to_a_few_seconds():
+    assert conf.clean_up_timeout() == 5.0
+    with override_settings(ONELOOP={"CLEANUP_TIMEOUT": 0.5}):
+        assert conf.clean_up_timeout() == 0.5

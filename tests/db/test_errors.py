@@ -27,15 +27,23 @@ async def test_await_outside_a_bridge_says_what_to_do():
 @pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True, databases=["default", "tiny_pool"])
 async def test_pool_exhaustion_names_alias_size_and_timeout():
+    holding: asyncio.Queue[None] = asyncio.Queue()
     release = asyncio.Event()
 
     def hold():
         with connections["tiny_pool"].cursor() as cursor:
             cursor.execute("SELECT 1")
+            holding.put_nowait(None)
             oneloop.await_(release.wait())
 
-    holders = [asyncio.create_task(oneloop.run_sync(hold)) for _ in range(2)]
-    await asyncio.sleep(0.2)
+    async def holder():
+        await oneloop.run_sync(hold)
+        # Back to the pool now, not in a callback after the task ends.
+        await oneloop.aclose_connections()
+
+    holders = [asyncio.create_task(holder()) for _ in range(2)]
+    for _ in holders:
+        await holding.get()  # both connections of the pool are taken
     with pytest.raises(OperationalError) as info:
         await Book.objects.using("tiny_pool").acount()
     message = str(info.value)
@@ -45,7 +53,6 @@ async def test_pool_exhaustion_names_alias_size_and_timeout():
     assert "max_size" in message
     release.set()
     await asyncio.gather(*holders)
-    await asyncio.sleep(0.05)  # the holders' connections go back to the pool
     assert await Book.objects.using("tiny_pool").acount() == 0  # recovered
 
 

@@ -4,7 +4,9 @@ The server process reads them from the environment the test fixture sets:
 ``ONELOOP_ASGI_DB_NAME`` (the PostgreSQL database the fixture created),
 ``ONELOOP_ASGI_SYNC_VIEWS`` (greenlet or thread), ``ONELOOP_ASGI_LOG`` (file
 that receives the ``oneloop.watchdog`` warnings), ``ONELOOP_ASGI_POOL_MAX``,
-``ONELOOP_ASGI_SESSION_ENGINE`` and ``ONELOOP_ASGI_REDIS_URL`` (see CACHES).
+``ONELOOP_ASGI_SESSION_ENGINE`` and ``ONELOOP_ASGI_REDIS_URL`` (see CACHES),
+``ONELOOP_ASGI_CLIENT_NAME`` (the name the server's database and Redis
+connections give themselves, so a test can find them on the servers).
 """
 
 import os
@@ -75,6 +77,12 @@ DATABASES = {
     }
 }
 
+# ONELOOP_ASGI_CLIENT_NAME: PostgreSQL's application_name and Redis's client
+# name of every connection this server opens.
+CLIENT_NAME = os.environ.get("ONELOOP_ASGI_CLIENT_NAME")
+if CLIENT_NAME:
+    DATABASES["default"]["OPTIONS"]["application_name"] = CLIENT_NAME
+
 SESSION_ENGINE = os.environ.get(
     "ONELOOP_ASGI_SESSION_ENGINE", "django.contrib.sessions.backends.db"
 )
@@ -87,6 +95,8 @@ if os.environ.get("ONELOOP_ASGI_REDIS_URL"):
         "LOCATION": os.environ["ONELOOP_ASGI_REDIS_URL"],
         "KEY_PREFIX": os.environ.get("ONELOOP_ASGI_CACHE_PREFIX", ""),
     }
+    if CLIENT_NAME:
+        CACHES["default"]["OPTIONS"] = {"client_name": CLIENT_NAME}
 
 MIDDLEWARE = [
     "tests.asgi.project.middleware.FirstMiddleware",

@@ -21,6 +21,7 @@ urlpatterns = [
     path("sleepy-offloaded/", views.sleepy_offloaded),
     path("asleepy/", views.asleepy),
     path("fast/", views.fast),
+    path("db-and-cache/", views.db_and_cache),
     path("streaming/", views.streaming),
     path("messages/add/", views.add_message),
     path("messages/", views.show_messages),

@@ -209,3 +209,12 @@ def add_message(request):
 
 def show_messages(request):
     return JsonResponse({"messages": [str(m) for m in messages.get_messages(request)]})
+
+
+def db_and_cache(request):
+    """One query and one cache round trip: opens the server's database and
+    cache pools."""
+    from django.core.cache import cache
+
+    cache.set("db-and-cache", Book.objects.count())
+    return JsonResponse({"books": cache.get("db-and-cache")})

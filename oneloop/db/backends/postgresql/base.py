@@ -42,6 +42,9 @@ logger = logging.getLogger("oneloop.db")
 # Pool settings used in a bridge when OPTIONS has no "pool".
 DEFAULT_POOL = {"min_size": 1, "max_size": 10, "timeout": 30.0}
 
+# Connections being handed back to their pool by BridgedPool.drop().
+_returning: set[asyncio.Task] = set()
+
 # event loop -> alias -> pool. A pool belongs to the loop it was made on.
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BridgedPool]]
 _pools = weakref.WeakKeyDictionary()
@@ -172,6 +175,19 @@ class BridgedPool:
                 pass  # the pool closes a connection it cannot reset
         await_(self.pool.putconn(aconn))
 
+    def drop(self, facade: ConnectionFacade) -> None:
+        """Give back, without IO, a connection whose state is unknown: its
+        session ends now, and the pool (told on the next loop iteration)
+        counts it as lost and opens a replacement."""
+        aconn = facade.async_connection
+        aconn.pgconn.finish()
+        try:
+            returning = asyncio.get_running_loop().create_task(self.pool.putconn(aconn))
+        except RuntimeError:  # no loop left: the pool goes with it
+            return
+        _returning.add(returning)
+        returning.add_done_callback(_returning.discard)
+
     def close(self) -> None:
         await_(self.aclose())
 
@@ -251,13 +267,24 @@ class DatabaseWrapper(ShieldedCommit, django_pg.DatabaseWrapper):
         connection = self.connection
         if connection is None:
             return None
-        with self.wrap_database_errors:
-            pool = getattr(connection, "_pool", None)
-            if pool is None:
-                return connection.close()
-            pool.putconn(connection)
-            self.connection = None
-            return None
+        pool = getattr(connection, "_pool", None)
+        try:
+            with self.wrap_database_errors:
+                if pool is None:
+                    return connection.close()
+                pool.putconn(connection)
+        except BaseException:
+            if isinstance(connection, ConnectionFacade):
+                # Cut short (a cancellation past the clean-up deadline, a
+                # dead server): its state is unknown, so it is never reused.
+                self.connection = None
+                if pool is None:
+                    connection.discard()
+                else:
+                    pool.drop(connection)
+            raise
+        self.connection = None
+        return None
 
     def close_pool(self) -> None:
         """Close the sync pool and this alias's async pools on every loop

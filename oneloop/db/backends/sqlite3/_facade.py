@@ -59,9 +59,11 @@ class ConnectionFacade:
             self._thread.stop()
 
     def discard(self) -> None:
-        """Close without the loop (it is shutting down, or gone): sqlite3
-        lets another thread close the connection, as Django opens it with
-        ``check_same_thread=False``."""
+        """Close without the loop (it is shutting down, or gone, or the
+        clean-up was cut short): sqlite3 lets another thread close the
+        connection, as Django opens it with ``check_same_thread=False``.
+        Never through the thread's queue: this also runs from garbage
+        collection, which may interrupt a ``submit()`` holding its lock."""
         try:
             self._conn.close()
         finally:

@@ -70,14 +70,21 @@ class DatabaseWrapper(ShieldedCommit, django_sqlite.DatabaseWrapper):
         if not isinstance(facade, ConnectionFacade):
             super()._close()
             return
-        with self.wrap_database_errors:
-            if facade.in_transaction:
-                facade.rollback()
-            idle = _idle_list(str(self.settings_dict["NAME"]))
-            if len(idle) < IDLE_CONNECTIONS:
-                idle.append(facade)
-            else:
-                facade.close()
+        try:
+            with self.wrap_database_errors:
+                if facade.in_transaction:
+                    facade.rollback()
+                idle = _idle_list(str(self.settings_dict["NAME"]))
+                if len(idle) < IDLE_CONNECTIONS:
+                    idle.append(facade)
+                else:
+                    facade.close()
+        except BaseException:
+            # Cut short (a cancellation, a failed rollback): never reused,
+            # and closed now rather than left to the garbage collector.
+            facade.discard()
+            raise
+        finally:
             # Given away: even inside atomic (where Django keeps a closed
             # connection to refuse further use) this wrapper must not keep
             # one another task may be using.
