@@ -1,0 +1,27 @@
+"""The standard Channels routing, with oneloop's handler for HTTP.
+
+As the Channels docs write it: Django is set up (by
+``get_asgi_application()``) before the consumers and their models are
+imported."""
+
+import os
+
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+
+from oneloop.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.channels.project.settings")
+http = get_asgi_application()
+
+from tests.channels.project.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": http,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)
