@@ -6,7 +6,7 @@ an SQLite file. ``server`` starts uvicorn (with its ``websockets-sansio``
 implementation) serving ``tests.channels.project.asgi:application`` on
 127.0.0.1 at a free port with the in-memory channel layer; ``redis_server``
 the same with ``channels_redis`` on the test Redis, under a prefix of its own
-whose keys are removed afterwards.
+whose keys are removed afterwards; ``other_server`` daphne and granian.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from django.conf import settings
 from tests.servers import (
     ROOT,
     drop_database,
+    free_port,
     recreate_database,
+    start_server,
     start_uvicorn,
     stop_process,
 )
@@ -126,3 +128,38 @@ def redis_server(channels_database, tmp_path_factory):
         keys = list(client.scan_iter(match=f"{prefix}*", count=500))
         if keys:
             client.delete(*keys)
+
+
+@pytest.fixture(scope="module", params=["daphne", "granian"])
+def other_server(request, channels_database, tmp_path_factory):
+    """The project served by daphne (Channels' own server) or by granian
+    (its ASGI interface without lifespan, which the router does not speak),
+    one process, in-memory channel layer."""
+    port = free_port()
+    commands = {
+        "daphne": ["daphne", "-b", "127.0.0.1", "-p", str(port), APP],
+        "granian": [
+            "granian",
+            "--interface",
+            "asginl",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            APP,
+        ],
+    }
+    output = tmp_path_factory.mktemp(f"channels-{request.param}") / "server.out"
+    url, process = start_server(
+        request.param,
+        [sys.executable, "-m", *commands[request.param]],
+        port,
+        env=server_env(channels_database),
+        output=output,
+        probe="/fast/",
+    )
+    running = Server(url, process, output, channels_database)
+    yield running
+    stop_process(running.process, grace=10)

@@ -1,6 +1,7 @@
 """Consumers written as the Channels tutorial teaches (sync, plus one async),
 each reporting where it ran so the tests can check it."""
 
+import asyncio
 import json
 import threading
 
@@ -19,14 +20,18 @@ from tests.testapp.models import Book
 
 
 def where() -> dict:
-    """Where the calling code runs: the thread, whether that is the loop's
-    (uvicorn and daphne run their loop on the main thread), in a bridge,
-    the names of the process's threads (the SQLite ENGINE's own
-    per-connection threads apart: they exist by design) and how many of
-    those there are (one per open SQLite connection)."""
+    """Where the calling code runs: on the thread of the event loop or not,
+    in a bridge or not; the names of the process's threads (the SQLite
+    ENGINE's own per-connection threads apart: they exist by design) and
+    how many of those there are (one per open SQLite connection)."""
     names = [t.name for t in threading.enumerate()]
+    try:
+        asyncio.get_running_loop()
+        on_loop_thread = True
+    except RuntimeError:  # a worker thread, as stock Channels uses
+        on_loop_thread = False
     return {
-        "on_loop_thread": threading.current_thread() is threading.main_thread(),
+        "on_loop_thread": on_loop_thread,
         "in_bridge": in_bridge(),
         "threads": sorted(n for n in names if not n.startswith("oneloop-sqlite")),
         "sqlite_threads": sum(n.startswith("oneloop-sqlite") for n in names),
