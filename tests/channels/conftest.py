@@ -132,8 +132,7 @@ def redis_server(channels_database, tmp_path_factory):
 
 @pytest.fixture(scope="module", params=["daphne", "granian"])
 def other_server(request, channels_database, tmp_path_factory):
-    """The project served by daphne (Channels' own server) or by granian
-    (its ASGI interface without lifespan, which the router does not speak),
+    """The project served by daphne (Channels' own server) or by granian,
     one process, in-memory channel layer."""
     port = free_port()
     commands = {
@@ -141,7 +140,7 @@ def other_server(request, channels_database, tmp_path_factory):
         "granian": [
             "granian",
             "--interface",
-            "asginl",
+            "asgi",
             "--host",
             "127.0.0.1",
             "--port",

@@ -20,6 +20,8 @@ from tests.channels.project.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": http,
+        # oneloop's handler answers the lifespan protocol too.
+        "lifespan": http,
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
