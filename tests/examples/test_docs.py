@@ -443,6 +443,7 @@ HELP_ENTRY_POINTS = {
     "bench",
     "bench.soak",
     "compat",
+    "compat.channels_suite",
     "pytest",
     "uvicorn",
     "gunicorn",
