@@ -442,6 +442,7 @@ CONSOLE_SCRIPTS = {"uvicorn", "gunicorn", "pytest", "nox"}
 HELP_ENTRY_POINTS = {
     "bench",
     "bench.soak",
+    "bench.channels_compare",
     "compat",
     "compat.channels_suite",
     "pytest",

@@ -1,4 +1,5 @@
-"""The standard Channels routing, with oneloop's handler for HTTP.
+"""The standard Channels routing, with oneloop's handler for HTTP (Django's
+with ``ONELOOP_CHANNELS_STOCK=1``).
 
 As the Channels docs write it: Django is set up (by
 ``get_asgi_application()``) before the consumers and their models are
@@ -10,9 +11,13 @@ from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 
-from oneloop.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.channels.project.settings")
+
+if os.environ.get("ONELOOP_CHANNELS_STOCK") == "1":
+    from django.core.asgi import get_asgi_application
+else:
+    from oneloop.asgi import get_asgi_application
+
 http = get_asgi_application()
 
 from tests.channels.project.routing import websocket_urlpatterns  # noqa: E402

@@ -127,6 +127,14 @@ def count_and_sleep(seconds: float) -> dict:
     return {"books": Book.objects.count(), **where()}
 
 
+class AsyncDatabaseConsumer(AsyncJsonWebsocketConsumer):
+    """Stock Channels' async way: each query through database_sync_to_async."""
+
+    async def receive_json(self, content, **kwargs):
+        await database_sync_to_async(sleep_in_database)(content.get("sleep", 0))
+        await self.send_json({"id": content.get("id")})
+
+
 class AsyncQueryConsumer(AsyncJsonWebsocketConsumer):
     """The async way: the ORM's a*() methods, run_sync and
     database_sync_to_async."""

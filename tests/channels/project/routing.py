@@ -9,4 +9,5 @@ websocket_urlpatterns = [
     path("ws/failing/", consumers.FailingConsumer.as_asgi()),
     path("ws/group/<str:group>/", consumers.GroupConsumer.as_asgi()),
     path("ws/async/", consumers.AsyncQueryConsumer.as_asgi()),
+    path("ws/async-database/", consumers.AsyncDatabaseConsumer.as_asgi()),
 ]

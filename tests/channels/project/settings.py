@@ -6,7 +6,7 @@ The server process reads them from the environment the test fixtures set:
 file), ``ONELOOP_CHANNELS_POOL_MAX`` (the PostgreSQL pool's ``max_size``),
 ``ONELOOP_CHANNELS_REDIS_URL`` and ``ONELOOP_CHANNELS_PREFIX`` (a
 ``channels_redis`` layer on that server under that prefix; without them the
-in-memory layer).
+in-memory layer), ``ONELOOP_CHANNELS_STOCK`` (see below).
 """
 
 import os
@@ -37,11 +37,22 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
 
+# ONELOOP_CHANNELS_STOCK=1: the same project as stock Channels runs it (no
+# oneloop app, Django's own PostgreSQL backend and pool, Django's ASGI
+# handler), for bench.channels_compare.
+STOCK = os.environ.get("ONELOOP_CHANNELS_STOCK") == "1"
+if STOCK:
+    INSTALLED_APPS.remove("oneloop")
+
 DB = os.environ.get("ONELOOP_CHANNELS_DB", "postgresql")
 if DB == "postgresql":
     DATABASES = {
         "default": {
-            "ENGINE": "oneloop.db.backends.postgresql",
+            "ENGINE": (
+                "django.db.backends.postgresql"
+                if STOCK
+                else "oneloop.db.backends.postgresql"
+            ),
             "NAME": os.environ.get("ONELOOP_CHANNELS_DB_NAME", "oneloop_channels"),
             "USER": os.environ.get("ONELOOP_TEST_PG_USER", "postgres"),
             "HOST": os.environ.get("ONELOOP_TEST_PG_HOST", "127.0.0.1"),
