@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -37,6 +39,30 @@ async def sockets(
 async def ask(socket: ClientConnection, message: dict[str, Any]) -> dict[str, Any]:
     await socket.send(json.dumps(message))
     return json.loads(await socket.recv())
+
+
+async def query_together(
+    socks: list[ClientConnection], seconds: float
+) -> tuple[list[dict[str, Any]], float]:
+    """Every socket of ``/ws/query/`` asks at once for a query that waits
+    ``seconds``: the replies (one each, checked) and how long the last took."""
+    started = time.monotonic()
+    replies = await asyncio.gather(
+        *(ask(s, {"id": n, "sleep": seconds}) for n, s in enumerate(socks))
+    )
+    elapsed = time.monotonic() - started
+    assert sorted(r["id"] for r in replies) == list(range(len(socks)))
+    return replies, elapsed
+
+
+async def broadcast(server: Any, group: str, text: str) -> dict[str, Any]:
+    """``text`` sent to ``group`` by the project's sync view; where it ran."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        response = await http.post(
+            f"/broadcast/{group}/", content=json.dumps({"text": text})
+        )
+    response.raise_for_status()
+    return response.json()
 
 
 class ConnectionCensus:

@@ -8,10 +8,9 @@ import asyncio
 import json
 import uuid
 
-import httpx
 import pytest
 
-from tests.channels.sockets import sockets
+from tests.channels.sockets import broadcast, sockets
 
 pytestmark = [pytest.mark.slow]
 
@@ -32,12 +31,7 @@ async def test_sync_view_and_sync_consumer_send_to_a_group(layer_server):
     async with sockets(server, f"/ws/group/{group}/", 3) as members:
         # Every member has joined once its handshake is answered (connect()
         # adds it to the group before accepting).
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-            response = await http.post(
-                f"/broadcast/{group}/", content=json.dumps({"text": "from a view"})
-            )
-        assert response.status_code == 200
-        view = response.json()
+        view = await broadcast(server, group, "from a view")
         assert view["on_loop_thread"] and view["in_bridge"]
         received = [json.loads(await m.recv()) for m in members]
         assert [r["text"] for r in received] == ["from a view"] * 3

@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
 
-import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.channels.sockets import ask, count_rows, sockets
+from tests.channels.sockets import ask, broadcast, count_rows, query_together, sockets
 
 pytestmark = [pytest.mark.slow]
 
@@ -21,12 +18,7 @@ async def test_sync_consumers_wait_on_the_database_together(other_server):
     server = other_server
     async with sockets(server, "/ws/query/", 50) as socks:
         before = await ask(socks[0], {"id": -1, "sleep": 0})
-        started = time.monotonic()
-        replies = await asyncio.gather(
-            *(ask(s, {"id": n, "sleep": 0.2}) for n, s in enumerate(socks))
-        )
-        elapsed = time.monotonic() - started
-    assert sorted(r["id"] for r in replies) == list(range(50))
+        replies, elapsed = await query_together(socks, 0.2)
     assert elapsed < 2, f"50 replies took {elapsed:.2f} s"
     assert all(r["on_loop_thread"] and r["in_bridge"] for r in replies)
     assert {tuple(r["threads"]) for r in replies} == {tuple(before["threads"])}
@@ -36,11 +28,7 @@ async def test_a_sync_view_reaches_a_group(other_server):
     server = other_server
     group = f"news-{uuid.uuid4().hex[:12]}"
     async with sockets(server, f"/ws/group/{group}/", 3) as members:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-            response = await http.post(
-                f"/broadcast/{group}/", content=json.dumps({"text": "hello"})
-            )
-        assert response.json()["in_bridge"]
+        assert (await broadcast(server, group, "hello"))["in_bridge"]
         received = [json.loads(await m.recv()) for m in members]
     assert [r["text"] for r in received] == ["hello"] * 3
     assert all(r["relay"]["on_loop_thread"] for r in received)
