@@ -11,8 +11,8 @@ else
     [ -x .venv/bin/python ] || python3 -m venv .venv
     PY=.venv/bin/python
 fi
-if ! "$PY" -c "import oneloop, uvicorn, psycopg, psycopg_pool, redis" 2>/dev/null; then
+if ! "$PY" -c "import oneloop, uvicorn, psycopg, psycopg_pool, redis, channels" 2>/dev/null; then
     "$PY" -m pip install --quiet --upgrade pip
-    "$PY" -m pip install --quiet -e ".[postgresql,redis,uvicorn]"
+    "$PY" -m pip install --quiet -e ".[postgresql,redis,uvicorn,channels]"
 fi
 exec "$PY" examples/bookshop/demo.py "$@"

@@ -421,10 +421,13 @@ def get_asgi_application() -> ASGIHandler:
 
 def _unwrap(app: Any) -> Any:
     """The Django handler inside common ASGI wrappers (static files handler,
-    middleware classes that keep ``app``/``application``)."""
+    middleware classes that keep ``app``/``application``, the ``"http"``
+    route of Channels' ``ProtocolTypeRouter``)."""
     seen = 0
     while seen < 10 and not isinstance(app, django_asgi.ASGIHandler):
         inner = getattr(app, "application", None) or getattr(app, "app", None)
+        if inner is None:
+            inner = (getattr(app, "application_mapping", None) or {}).get("http")
         if inner is None:
             break
         app, seen = inner, seen + 1
@@ -479,7 +482,8 @@ def check_asgi_application(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             f"handler ({type(app).__module__}.{type(app).__qualname__}): sync "
             "views and middleware still run in threads, one per request.",
             hint="In asgi.py use `from oneloop.asgi import get_asgi_application` "
-            "instead of `from django.core.asgi import get_asgi_application`.",
+            "instead of `from django.core.asgi import get_asgi_application` "
+            '(with Channels: for the "http" route of the ProtocolTypeRouter).',
             id="oneloop.W101",
         )
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from numbers import Real
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
@@ -121,6 +122,26 @@ def check_asgi_deployment(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     from oneloop.asgi import check_asgi_application
 
     return check_asgi_application(app_configs, **kwargs)
+
+
+@register(Tags.compatibility)
+def check_channels(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """``oneloop.W102``: Channels is installed but ``ASGI_APPLICATION`` is
+    not set, so neither Channels' ``runserver`` (daphne) nor ``check
+    --deploy`` can find the project's router and its ``"http"`` route."""
+    if not apps.is_installed("channels") or getattr(settings, "ASGI_APPLICATION", None):
+        return []
+    return [
+        Warning(
+            "Channels is installed with oneloop, but ASGI_APPLICATION is not set: "
+            "Channels' runserver and `manage.py check --deploy` cannot find the "
+            "project's ProtocolTypeRouter.",
+            hint='Set ASGI_APPLICATION = "<project>.asgi.application", a '
+            'ProtocolTypeRouter whose "http" route is '
+            "oneloop.asgi.get_asgi_application().",
+            id="oneloop.W102",
+        )
+    ]
 
 
 @register(Tags.compatibility)

@@ -44,6 +44,7 @@ __all__ = [
     "TaskConnectionHandler",
     "aclose_connections",
     "close_connections",
+    "close_idle_connections",
     "pin",
     "pinned",
 ]
@@ -276,3 +277,25 @@ def close_connections() -> None:
     scope = current_scope()
     if scope is not None:
         _close_wrappers(_take_open(scope))
+
+
+def close_idle_connections() -> None:
+    """From sync code in a bridge: return this task's connections that are
+    not inside an ``atomic`` block to their pools (rolled back if a
+    transaction was left open without one).
+
+    For tasks that live long and run many handlers, such as a WebSocket
+    consumer: the task keeps its wrappers and takes a pooled connection
+    again on its next query, so it holds one only while a handler runs.
+    A connection inside ``atomic`` belongs to a caller's open transaction
+    and stays.
+    """
+    scope = current_scope()
+    if scope is not None:
+        _close_wrappers(
+            [
+                wrapper
+                for wrapper in scope.connections.values()
+                if wrapper.connection is not None and not wrapper.in_atomic_block
+            ]
+        )

@@ -48,10 +48,10 @@ ORM_MODULES = (
 # Adapter modules that declare PATCHES: [(owner, attribute, new value), ...].
 ADAPTERS = ("oneloop.mail", "oneloop.forms", "oneloop.template")
 
-# Adapters applied when the Django module they patch is first imported: the
-# test machinery (django.test imports unittest, jinja2, wsgiref...) costs a
-# sync deployment start-up time it would never use.
-LAZY_ADAPTERS = {"django.test": "oneloop.test"}
+# Adapters applied when the module they patch is first imported: the test
+# machinery (django.test imports unittest, jinja2, wsgiref...) costs a sync
+# deployment start-up time it would never use; Channels is optional.
+LAZY_ADAPTERS = {"django.test": "oneloop.test", "channels": "oneloop.channels"}
 
 # (owner, attribute name, original value) for every patch, in install order.
 _applied: list[tuple[Any, str, Any]] = []
@@ -121,7 +121,7 @@ def install() -> None:
         from django.contrib.sessions.backends import cached_db
 
         _set(cached_db.SessionStore, "aexists", _cached_db_aexists)
-    # 7. Once Django's test machinery is imported, the test adapter.
+    # 7. Once Django's test machinery (or Channels) is imported, its adapter.
     for module, adapter in LAZY_ADAPTERS.items():
         if module in sys.modules:
             _apply_lazy(adapter)

@@ -82,35 +82,47 @@ def start_uvicorn(
     ``env``, its output in ``output``; return its URL and process once
     ``probe`` answers (at most 30 s)."""
     port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *options,
+        "--loop",
+        "uvloop",
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "5",
+    ]
+    return start_server("uvicorn", command, port, env=env, output=output, probe=probe)
+
+
+def start_server(
+    name: str,
+    command: list[str],
+    port: int,
+    *,
+    env: dict[str, str],
+    output: Path,
+    probe: str,
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """Run the server ``command`` (``name``, listening on 127.0.0.1:``port``)
+    with ``env``, its output in ``output``; return its URL and process once
+    ``probe`` answers (at most 30 s)."""
     with output.open("wb") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                app,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                *options,
-                "--loop",
-                "uvloop",
-                "--no-access-log",
-                "--timeout-graceful-shutdown",
-                "5",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         if process.poll() is not None:
             raise RuntimeError(
-                f"uvicorn exited with {process.returncode}:\n"
+                f"{name} exited with {process.returncode}:\n"
                 f"{output.read_text(errors='replace')}"
             )
         try:
@@ -120,7 +132,7 @@ def start_uvicorn(
             if time.monotonic() > deadline:
                 stop_process(process, grace=10)
                 raise RuntimeError(
-                    "uvicorn did not answer within 30 s:\n"
+                    f"{name} did not answer within 30 s:\n"
                     f"{output.read_text(errors='replace')}"
                 ) from None
             time.sleep(0.1)

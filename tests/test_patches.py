@@ -9,6 +9,9 @@ from types import ModuleType
 
 from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync
 from asgiref.sync import sync_to_async as asgiref_sync_to_async
+from channels import consumer as channels_consumer
+from channels import db as channels_db
+from channels.generic import websocket as channels_websocket
 from django.core.mail import EmailMessage
 from django.db import connections
 from django.db.utils import ConnectionHandler
@@ -32,6 +35,14 @@ def _snapshot():
         "async_to_sync": AsyncToSync.__dict__["__call__"],
         "sync_to_async": SyncToAsync.__dict__["__call__"],
         "asend": "asend" in EmailMessage.__dict__,
+        "database_sync_to_async": channels_db.DatabaseSyncToAsync.__dict__.get(
+            "__call__"
+        ),
+        "aclose_old_connections": [
+            module.aclose_old_connections
+            for module in (channels_db, channels_consumer, channels_websocket)
+        ],
+        "consumer_dispatch": channels_consumer.AsyncConsumer.__dict__["dispatch"],
     }
 
 
@@ -47,6 +58,14 @@ def test_uninstall_restores_stock_django_and_install_reapplies():
         assert stock["async_to_sync"] is not installed["async_to_sync"]
         assert stock["sync_to_async"] is not installed["sync_to_async"]
         assert stock["asend"] is False
+        # Channels: DatabaseSyncToAsync is SyncToAsync's again, and every
+        # module sees Channels' own aclose_old_connections.
+        assert stock["database_sync_to_async"] is None
+        assert (
+            stock["aclose_old_connections"] == [channels_db.aclose_old_connections] * 3
+        )
+        assert stock["aclose_old_connections"][0].__module__ == "channels.db"
+        assert stock["consumer_dispatch"] is not installed["consumer_dispatch"]
         oneloop.uninstall()  # idempotent
     finally:
         oneloop.install()

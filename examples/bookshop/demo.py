@@ -230,7 +230,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     proc = start_server(args.port, workers=args.workers)
     print(f"\nThe bookshop is up at http://127.0.0.1:{args.port}/", flush=True)
-    print("Log in as demo / demo. Ctrl-C stops it.\n", flush=True)
+    print(
+        "Log in as demo / demo. Open a book's page in two tabs and post a\n"
+        "review in one: it appears at once in the other. Ctrl-C stops it.\n",
+        flush=True,
+    )
     try:
         proc.wait()
     except KeyboardInterrupt:

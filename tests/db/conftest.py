@@ -4,13 +4,14 @@ and a query that waits in the database on either backend."""
 import asyncio
 import contextlib
 import threading
-import time
 
 import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection, connections
 from django.db.backends.signals import connection_created
+
+from tests import sleeping_sql
 
 
 class QueryThreads:
@@ -73,28 +74,13 @@ def driver_threads(monkeypatch):
     connection_created.disconnect(on_connect)
 
 
-def _sleep(seconds: float) -> int:
-    time.sleep(seconds)
-    return 1
-
-
-def _register_sleep(sender, connection, **kwargs):
-    if connection.vendor == "sqlite":
-        connection.connection.create_function("oneloop_sleep", 1, _sleep)
-
-
 @pytest.fixture
 def sleep_sql():
-    """SQL of a query that waits ``%s`` seconds in the database: pg_sleep()
-    on PostgreSQL; on SQLite, ``oneloop_sleep()``, a function given to each
-    new connection, which sleeps in the thread running the sqlite3 call, as
-    a slow query on a busy disk would."""
-    connection_created.connect(_register_sleep)
-    if connection.vendor == "postgresql":
-        yield "SELECT pg_sleep(%s)"
-    else:
-        yield "SELECT oneloop_sleep(%s)"
-    connection_created.disconnect(_register_sleep)
+    """SQL of a query that waits ``%s`` seconds in the database (see
+    ``tests.sleeping_sql``)."""
+    connection_created.connect(sleeping_sql.register_sleep)
+    yield sleeping_sql.sleep_sql(connection.vendor)
+    connection_created.disconnect(sleeping_sql.register_sleep)
 
 
 class StallingProxy:

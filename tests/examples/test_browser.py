@@ -1,7 +1,7 @@
 """A headless Chromium walks through the demo as a visitor would: log in,
 search, page, see the cached fragment stay the same, submit the suggestion
 form with invalid then valid values, find the sent email in the outbox, log
-out."""
+out; and sees a review posted in one tab appear in another at once."""
 
 from __future__ import annotations
 
@@ -150,3 +150,34 @@ def test_visitor_journey(sqlite_demo: Server, browser: webdriver.Chrome) -> None
     submit(browser, "#logout")
     assert not browser.find_elements(By.ID, "whoami")
     assert browser.find_elements(By.ID, "login")
+
+
+def test_a_review_appears_at_once_in_every_open_copy_of_the_page(
+    sqlite_demo: Server, browser: webdriver.Chrome
+) -> None:
+    """Two tabs on one book page: a review posted in the first shows up in
+    the second without a reload (the sync view sends it through the channel
+    layer to the page's WebSocket consumer)."""
+    url = sqlite_demo.url
+    book = httpx.get(f"{url}/api/books/", timeout=10).json()["books"][0]["id"]
+    page = f"{url}/books/{book}/"
+    wait = WebDriverWait(browser, 20)
+
+    browser.get(page)
+    watching = browser.current_window_handle
+    wait.until(lambda d: d.find_element(By.ID, "live").is_displayed())
+    browser.execute_script("window.notReloaded = true;")
+
+    browser.switch_to.new_window("tab")
+    browser.get(page)
+    wait.until(lambda d: d.find_element(By.ID, "live").is_displayed())
+    if browser.find_elements(By.NAME, "reviewer"):
+        browser.find_element(By.NAME, "reviewer").send_keys("Ada")
+    browser.find_element(By.NAME, "text").send_keys("Live and well")
+    submit(browser, "#post-review")
+    assert "Live and well" in text(browser, "#reviews li:first-child")
+    browser.close()
+
+    browser.switch_to.window(watching)
+    wait.until(lambda d: "Live and well" in text(d, "#reviews li:first-child"))
+    assert browser.execute_script("return window.notReloaded === true;")

@@ -442,7 +442,9 @@ CONSOLE_SCRIPTS = {"uvicorn", "gunicorn", "pytest", "nox"}
 HELP_ENTRY_POINTS = {
     "bench",
     "bench.soak",
+    "bench.channels_compare",
     "compat",
+    "compat.channels_suite",
     "pytest",
     "uvicorn",
     "gunicorn",

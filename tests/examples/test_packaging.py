@@ -1,7 +1,8 @@
 """``pip install django-oneloop`` from a built wheel works in a fresh venv:
 the package imports, ships ``py.typed`` and its license, declares the
 supported versions, and the demo project passes ``manage.py check`` with
-nothing but the installed wheel (no checkout on the path)."""
+nothing but the installed wheel and its ``channels`` extra, which the demo's
+live page needs (no checkout on the path)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
     python = venv / "bin" / "python"
-    run(python, "-m", "pip", "install", "--quiet", wheel)
+    run(python, "-m", "pip", "install", "--quiet", f"{wheel}[channels]")
 
     env = {
         k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")

@@ -8,7 +8,8 @@ cache, and an email backend that keeps sent mail in the database so the
 Set ``DATABASE_URL`` (``postgres://user:password@host:port/name``) to use
 PostgreSQL through oneloop's ENGINE, ``DATABASE_REPLICA_URL`` to send reads
 to a replica (default: the same server, through a second alias), and
-``REDIS_URL`` (``redis://host:port/db``) for oneloop's Redis cache.
+``REDIS_URL`` (``redis://host:port/db``) for oneloop's Redis cache and the
+Redis channel layer.
 
 ``BOOKSHOP_STOCK=1`` runs the same project as stock Django would (no
 ``oneloop`` app, Django's own ENGINEs): ``demo.py --load`` uses it for the
@@ -34,6 +35,7 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ROOT_URLCONF = "bookshop.urls"
+ASGI_APPLICATION = "bookshop.asgi.application"
 STATIC_URL = "/static/"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "book-list"
@@ -48,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "channels",
     "oneloop",
     "shop",
 ]
@@ -143,6 +146,19 @@ if os.environ.get("REDIS_URL"):
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# The live book page sends new reviews through the channel layer: Redis
+# when REDIS_URL is set (it reaches every worker), else in-memory (one
+# worker process).
+if os.environ.get("REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "prefix": "bookshop"},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # Sent mail is stored in the database and shown on /outbox/. In production,
 # use oneloop's SMTP backend: "oneloop.mail.backends.smtp.EmailBackend".

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("books/", views.book_list, name="book-list"),
     path("books/<int:pk>/", views.book_detail, name="book-detail"),
+    path("books/<int:pk>/reviews/", views.add_review, name="book-review"),
     path("books/suggest/", views.suggest_book, name="book-suggest"),
     path("outbox/", views.outbox, name="outbox"),
     path("api/books/", views.api_books, name="api-books"),

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from oneloop.mail import asend_mail
 from shop.aio import ONELOOP, ais_valid, arender, sync_to_async
+from shop.consumers import announce
 from shop.forms import BookSuggestionForm
 from shop.models import Author, Book, Review, SentEmail
 
@@ -125,21 +126,48 @@ def api_books(request: HttpRequest) -> JsonResponse:
     )
 
 
-@csrf_exempt
-@require_POST
-def api_add_review(request: HttpRequest, pk: int) -> JsonResponse:
-    """Add a review in a transaction (sync view, ``transaction.atomic``)."""
-    data = json.loads(request.body or b"{}")
+def _add_review(pk: int, reviewer: str, rating: object, text: str) -> Review:
+    """Add a review in a transaction (``transaction.atomic``), then send it
+    to every open page of the book (the channel layer, from sync code)."""
     with transaction.atomic():
         # select_for_update() is a write: the router sends it to the primary.
         book = get_object_or_404(Book.objects.select_for_update(), pk=pk)
         review = Review.objects.create(
             book=book,
-            reviewer=str(data.get("reviewer", "anonymous"))[:100],
-            rating=max(1, min(5, int(data.get("rating", 5)))),
-            text=str(data.get("text", "")),
+            reviewer=reviewer[:100],
+            rating=max(1, min(5, int(rating))),
+            text=text,
         )
-    return JsonResponse({"id": review.id, "book": book.id, "pid": os.getpid()})
+    announce(review)
+    return review
+
+
+@require_POST
+def add_review(request: HttpRequest, pk: int) -> HttpResponse:
+    """The review form of the book page (a plain sync view)."""
+    reviewer = (
+        request.user.username
+        if request.user.is_authenticated
+        else request.POST.get("reviewer", "").strip() or "anonymous"
+    )
+    _add_review(
+        pk, reviewer, request.POST.get("rating", 5), request.POST.get("text", "")
+    )
+    return redirect("book-detail", pk=pk)
+
+
+@csrf_exempt
+@require_POST
+def api_add_review(request: HttpRequest, pk: int) -> JsonResponse:
+    """Add a review from JSON (sync view, ``transaction.atomic``)."""
+    data = json.loads(request.body or b"{}")
+    review = _add_review(
+        pk,
+        str(data.get("reviewer", "anonymous")),
+        data.get("rating", 5),
+        str(data.get("text", "")),
+    )
+    return JsonResponse({"id": review.id, "book": pk, "pid": os.getpid()})
 
 
 async def api_stats(request: HttpRequest) -> JsonResponse:
