@@ -114,8 +114,13 @@ def fixtures_used(setup_plan: str) -> dict[str, set[str]]:
 def test_setup_plan_of_a_sync_test_has_no_event_loop_from_oneloop(project):
     used = fixtures_used(run_pytest(project, "--setup-plan"))
     assert set(used) == {*SYNC_TESTS, *ASYNC_TESTS}
-    # pytest-asyncio runs an async test on a loop of its own: the plan shows it.
-    loop_fixtures = {name for name in used[ASYNC_TESTS[0]] if "runner" in name}
+    # pytest-asyncio runs an async test on a loop of its own: the plan shows
+    # it (a "runner" fixture; "event_loop" before pytest-asyncio 1.0).
+    loop_fixtures = {
+        name
+        for name in used[ASYNC_TESTS[0]]
+        if "runner" in name or name == "event_loop"
+    }
     assert loop_fixtures, used[ASYNC_TESTS[0]]
     for test in SYNC_TESTS:
         assert not used[test] & loop_fixtures, (test, used[test])
