@@ -11,8 +11,10 @@ run meanwhile. Async middleware and async views met inside the chain are
 reached through asgiref's ``async_to_sync``, which (once ``oneloop`` is
 installed) awaits them on the same loop: they run natively, with no thread.
 
-Everything else is Django's own handler: request building, body reading,
-``send_response``, disconnect detection. A client that disconnects cancels
+Everything else is Django's own handler, reached through its hooks:
+request building, body reading, ``run_get_response``, ``send_response``,
+disconnect detection. ``handle`` keeps Django's steps and says, in its
+docstring, which lines differ and why. A client that disconnects cancels
 the request's task; the cancellation is raised inside the sync code at its
 current database await, so ``atomic`` rolls back and the server stops the
 query. The request's database connections go back to their pools when the
@@ -28,7 +30,13 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    MutableMapping,
+)
 from typing import Any
 
 import django
@@ -48,7 +56,8 @@ from django.core.exceptions import (
 from django.core.handlers import asgi as django_asgi
 from django.core.handlers import base
 from django.core.handlers.exception import convert_exception_to_response
-from django.http import FileResponse, HttpResponseBase
+from django.dispatch import Signal
+from django.http import HttpResponseBase
 from django.urls import set_script_prefix
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
@@ -107,9 +116,6 @@ class ASGIHandler(django_asgi.ASGIHandler):
     """
 
     def __init__(self) -> None:
-        # Not super().__init__(): it would load the middleware chain in async
-        # mode first, instantiating every middleware twice.
-        base.BaseHandler.__init__(self)
         problems = conf.problems()
         if problems:
             raise ImproperlyConfigured(
@@ -125,23 +131,23 @@ class ASGIHandler(django_asgi.ASGIHandler):
             from oneloop.patches import install
 
             install()
-        # On the loop the chain is sync: one greenlet runs all of it, and
-        # async middleware/views in it are awaited on the loop through
-        # async_to_sync. In thread mode: Django's async chain.
-        self.load_middleware(is_async=not self.on_loop)
         self._watched_loop: asyncio.AbstractEventLoop | None = None
+        # Django's: loads the middleware chain (see load_middleware).
+        super().__init__()
 
     def load_middleware(self, is_async: bool = False) -> None:
         """Build the middleware chain.
 
-        In thread mode (``is_async``) this is Django's own async chain. On the
-        loop, every middleware that can run sync runs sync, in the request's
+        In thread mode this is Django's own chain (async under ASGI). On the
+        loop the chain is sync whatever ``is_async`` asks (Django's handler
+        and its async test client ask for async): one greenlet runs all of
+        it. Every middleware that can run sync runs sync, in the request's
         greenlet, even below an async-only one (Django would switch a
         ``MiddlewareMixin`` there to async mode, whose hooks hop to a thread).
         An async-only middleware is called through ``async_to_sync``, which
         awaits it on the loop, and the chain below it re-enters a bridge.
         """
-        if is_async or not self.on_loop:
+        if not self.on_loop:
             super().load_middleware(is_async=is_async)
             return
         self._view_middleware = []
@@ -272,7 +278,30 @@ class ASGIHandler(django_asgi.ASGIHandler):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request: read the body, run the request in its own task,
-        cancel that task if the client disconnects first."""
+        cancel that task if the client disconnects first.
+
+        Django's ``ASGIHandler.handle`` with the same steps, through the same
+        hooks (``read_body``, ``create_request``, ``run_get_response``,
+        ``send_response``, ``listen_for_disconnect``). What differs, and why:
+
+        * Django sends ``request_started`` and closes the response in the
+          handler's task, and gets and sends the response in a second task.
+          Here all of it runs in one task (``_serve``), so every bridge of
+          the request belongs to one task, and the request's database
+          connections go back to their pools, awaited, once the response is
+          closed.
+        * Django sends ``request_started`` (and ``request_finished`` when
+          there is no response) with ``asend`` and closes the response
+          through ``sync_to_async`` (a thread): on the loop they run in
+          bridges of the request's task (``_send_signal``, ``_finish``), so
+          receivers share the request's context and connections.
+        * Closing now happens in the request's task: once the response is
+          sent, a disconnect (which servers report as soon as the response
+          is complete) no longer cancels it (``_Progress``).
+        * When the server cancels ``handle`` (shutdown), the request's task
+          is cancelled and its clean-up awaited; Django 5.2 leaves its
+          second task running.
+        """
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
@@ -289,9 +318,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 # the request's work. The cancellation reaches the sync code
                 # at its current database await; its clean-up (rollback,
                 # request_finished, connections back to the pool) runs in
-                # the task. Once the response is sent, a disconnect (which
-                # servers report as soon as the response is complete) no
-                # longer interrupts the closing.
+                # the task.
                 serving.cancel()
             await asyncio.wait((serving,))
         finally:
@@ -309,14 +336,18 @@ class ASGIHandler(django_asgi.ASGIHandler):
     async def _serve(
         self, scope: Scope, body_file: Any, send: Send, progress: _Progress
     ) -> None:
-        """The request's task: response, send, close, release connections."""
+        """The request's task: Django's steps from ``set_script_prefix`` to
+        ``send_response``, then the closing and the connections' release."""
         response: HttpResponseBase | None = None
         try:
             set_script_prefix(django_asgi.get_script_prefix(scope))
-            if self.on_loop:
-                response = await run_sync(self._respond, scope, body_file)
+            await self._send_signal(signals.request_started, scope=scope)
+            request, error_response = self.create_request(scope, body_file)
+            if request is None:
+                body_file.close()
+                response = error_response
             else:
-                response = await self._respond_stock(scope, body_file)
+                response = await self.run_get_response(request)
             try:
                 await self.send_response(response, send)
             except asyncio.CancelledError:
@@ -327,30 +358,14 @@ class ASGIHandler(django_asgi.ASGIHandler):
             progress.finishing = True
             await self._finish(response)
 
-    def _respond(self, scope: Scope, body_file: Any) -> HttpResponseBase:
-        """In the bridge greenlet: everything Django does to get a response."""
-        signals.request_started.send(sender=self.__class__, scope=scope)
-        request, error_response = self.create_request(scope, body_file)
-        if request is None:
-            body_file.close()
-            error_response._handler_class = self.__class__
-            return error_response
-        response = self.get_response(request)
-        response._handler_class = self.__class__
-        # Servers chunk the body themselves: read files in big blocks.
-        if isinstance(response, FileResponse):
-            response.block_size = self.chunk_size
-        return response
-
-    async def _respond_stock(self, scope: Scope, body_file: Any) -> HttpResponseBase:
-        """Django's own sequence (thread mode): async chain, hops for sync."""
-        await signals.request_started.asend(sender=self.__class__, scope=scope)
-        request, error_response = self.create_request(scope, body_file)
-        if request is None:
-            body_file.close()
-            error_response._handler_class = self.__class__
-            return error_response
-        return await self.run_get_response(request)
+    async def get_response_async(self, request: Any) -> HttpResponseBase:
+        """On the loop: Django's sync ``get_response`` (the middleware chain
+        is sync, see ``load_middleware``) in a bridge greenlet of the
+        request's task. Django's ``run_get_response`` calls it, and the test
+        client's handler too. In thread mode: Django's own."""
+        if not self.on_loop:
+            return await super().get_response_async(request)
+        return await run_sync(self.get_response, request)
 
     async def _finish(self, response: HttpResponseBase | None) -> None:
         """Close the response (which sends ``request_finished``), or send
@@ -359,54 +374,41 @@ class ASGIHandler(django_asgi.ASGIHandler):
         from oneloop.connections import aclose_connections
 
         try:
-            if self.on_loop:
-                if response is None:
-                    await run_sync(signals.request_finished.send, sender=self.__class__)
-                else:
-                    await run_sync(response.close)
-            elif response is None:
-                await signals.request_finished.asend(sender=self.__class__)
+            if response is None:
+                await self._send_signal(signals.request_finished)
+            elif self.on_loop:
+                await run_sync(response.close)
             else:
                 await sync_to_async(response.close)()
         finally:
             await aclose_connections()
 
-    async def send_response(self, response: HttpResponseBase, send: Send) -> None:
-        """Django's ``send_response``; a sync iterator of a streaming response
-        is read chunk by chunk in the bridge (no thread, no buffering)."""
-        if not (self.on_loop and response.streaming and not response.is_async):
-            await super().send_response(response, send)
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": self._headers(response),
-            }
-        )
-        parts = iter(response.streaming_content)
-        while (part := await run_sync(next, parts, _DONE)) is not _DONE:
-            for chunk, _last in self.chunk_bytes(part):
-                await send(
-                    {"type": "http.response.body", "body": chunk, "more_body": True}
-                )
-        await send({"type": "http.response.body"})
+    async def _send_signal(self, signal: Signal, **named: Any) -> None:
+        """Django's ``signal.asend(sender=...)``; on the loop, ``send`` in a
+        bridge of the request's task instead: ``asend`` runs sync receivers
+        in a child task, where what they set in context variables (a request
+        id for logging, ...) would not reach the view."""
+        if self.on_loop:
+            await run_sync(signal.send, sender=self.__class__, **named)
+        else:
+            await signal.asend(sender=self.__class__, **named)
 
-    @staticmethod
-    def _headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
-        """Response headers and cookies as ASGI wants them (as Django does)."""
-        headers = []
-        for header, value in response.items():
-            if isinstance(header, str):
-                header = header.encode("ascii")
-            if isinstance(value, str):
-                value = value.encode("latin1")
-            headers.append((bytes(header), bytes(value)))
-        for cookie in response.cookies.values():
-            headers.append(
-                (b"Set-Cookie", cookie.output(header="").encode("ascii").strip())
-            )
-        return headers
+    async def send_response(self, response: HttpResponseBase, send: Send) -> None:
+        """Django's ``send_response``. On the loop, a sync iterator of a
+        streaming response is first made an async one that reads each chunk
+        in a bridge: Django would read the whole iterator into a list in a
+        thread (``StreamingHttpResponse.__aiter__``), which buffers the body
+        and runs its database queries off the loop."""
+        if self.on_loop and response.streaming and not response.is_async:
+            response.streaming_content = _read_in_bridge(response.streaming_content)
+        await super().send_response(response, send)
+
+
+async def _read_in_bridge(parts: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """The chunks of a sync iterator, each read in a bridge greenlet."""
+    chunks = iter(parts)
+    while (chunk := await run_sync(next, chunks, _DONE)) is not _DONE:
+        yield chunk
 
 
 def get_asgi_application() -> ASGIHandler:

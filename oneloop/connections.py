@@ -11,13 +11,14 @@ while code runs in a bridge:
   uncommitted rows; outside ``atomic`` it takes its own connection, so child
   queries really run in parallel;
 * a *pinned* alias (a test transaction, see :func:`pin`) resolves to the
-  pinning thread's wrapper in every task, and an in-memory SQLite database
+  pinning thread's wrapper in every task, and in async code running directly
+  on any loop (an ``async def`` test); an in-memory SQLite database resolves
   to one wrapper per loop;
 * when the task is done its connections go back to the pool, rolled back if
   a transaction was left open.
 
-Outside a bridge nothing changes: the thread-local storage of stock Django is
-used, at stock cost.
+Outside a bridge nothing changes (pinned aliases on a running loop aside):
+the thread-local storage of stock Django is used, at stock cost.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from asyncio import _get_running_loop
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,6 +71,10 @@ class TaskConnectionHandler(ConnectionHandler):
     def __getitem__(self, alias: str) -> Any:
         scope = current_scope()
         if scope is None:
+            if _pins and alias in _pins and _get_running_loop() is not None:
+                # Async code on a loop (an ``async def`` test) sees the test's
+                # pinned connection, as code in its bridges does.
+                return _pins[alias][0]
             return ConnectionHandler.__getitem__(self, alias)
         try:
             return scope.connections[alias]
@@ -130,13 +136,20 @@ class TaskConnectionHandler(ConnectionHandler):
 
     def all(self, initialized_only: bool = False) -> list[Any]:
         scope = current_scope()
-        if scope is None:
+        if scope is None and not (_pins and _get_running_loop() is not None):
             # Called exactly as stock code calls it (tests patch it).
             return super().all(initialized_only) if initialized_only else super().all()
+        if not initialized_only:
+            return [self[alias] for alias in self]
         return [
             self[alias]
             for alias in self
-            if not initialized_only or alias in scope.connections or alias in _pins
+            if alias in _pins
+            or (
+                alias in scope.connections
+                if scope is not None
+                else hasattr(self._connections, alias)
+            )
         ]
 
 

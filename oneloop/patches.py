@@ -25,6 +25,7 @@ from django.apps import apps
 from django.core.signals import setting_changed
 from django.db import connections
 
+from oneloop import conf
 from oneloop.bridge import await_, in_bridge, run_sync
 from oneloop.connections import TaskConnectionHandler
 
@@ -220,8 +221,11 @@ def orm_sync_to_async(
     thread_sensitive: bool = True,
     executor: Any = None,
 ) -> Any:
-    """What Django's ORM modules call as ``sync_to_async`` after install."""
-    if func is not None and _loop_safe():
+    """What Django's ORM modules call as ``sync_to_async`` after install: a
+    bridge when every alias is loop-safe and ``SYNC_VIEWS`` is ``"greenlet"``.
+    ``SYNC_VIEWS="thread"`` is stock Django: the ORM's ``a*()`` methods, the
+    sync receivers of ``Signal.asend`` and auth backends hop to a thread."""
+    if func is not None and conf.get("SYNC_VIEWS") == "greenlet" and _loop_safe():
         return functools.partial(run_sync, func)
     return asgiref_sync_to_async(
         func, thread_sensitive=thread_sensitive, executor=executor

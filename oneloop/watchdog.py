@@ -81,6 +81,10 @@ class LoopWatchdog:
         self.max_wait = max(1.0, 10 * self.threshold)
         self.loop = loop
         self.warnings_logged = 0
+        # How many times the monitor thread has woken to look at the loop:
+        # once it has gone up by two, every stall before is reported or
+        # dismissed (what a test waits for instead of sleeping).
+        self.checks = 0
         self._loop_thread_id: int | None = None
         self._last_beat = time.monotonic()
         self._machinery: frozenset[CodeType] = frozenset()
@@ -138,6 +142,7 @@ class LoopWatchdog:
         stack: list[str] | None = None  # captured once the stall qualifies
         reported = False
         while not self._stop.wait(self.period):
+            self.checks += 1
             loop = self.loop
             if loop.is_closed():
                 break

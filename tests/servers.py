@@ -22,12 +22,13 @@ from tests.conftest import IN_CI
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def unavailable(message: str) -> None:
+def unavailable(message: str, *, module: bool = False) -> None:
     """Something a test needs is missing: skip locally, fail under CI (a
-    green CI run means every test really ran)."""
+    green CI run means every test really ran). ``module``: called at import
+    time, for the whole test module."""
     if IN_CI:
         pytest.fail(message)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=module)
 
 
 def need_program(name: str, package: str) -> str:

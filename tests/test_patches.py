@@ -7,19 +7,25 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync
 from asgiref.sync import sync_to_async as asgiref_sync_to_async
 from channels import consumer as channels_consumer
 from channels import db as channels_db
 from channels.generic import websocket as channels_websocket
+from django.contrib.auth.backends import BaseBackend
 from django.core.mail import EmailMessage
 from django.db import connections
+from django.db.models import QuerySet
 from django.db.utils import ConnectionHandler
+from django.dispatch import Signal
+from django.test import override_settings
 
 import oneloop
 from oneloop import patches
 from oneloop.bridge import current_scope
 from oneloop.connections import TaskConnectionHandler
+from tests.testapp.models import Author
 
 
 def _snapshot():
@@ -99,6 +105,55 @@ def test_thread_sensitive_sync_to_async_under_async_to_sync_comes_back_to_the_ta
     assert sensitive == (threading.get_ident(), scope)
     assert insensitive[0] != threading.get_ident()
     assert insensitive[1] is None
+
+
+# -- SYNC_VIEWS="thread" is stock Django ---------------------------------------
+
+
+def _where() -> tuple[int, bool]:
+    """The thread sync code runs on, and whether it runs in a bridge."""
+    return threading.get_ident(), oneloop.in_bridge()
+
+
+class _Backend(BaseBackend):
+    def authenticate(self, request, **credentials):
+        return _where()
+
+
+async def _a_methods_run_where() -> dict[str, tuple[int, bool]]:
+    """Where Django runs the sync code behind an ORM ``a*()`` method, a sync
+    receiver of ``Signal.asend`` and an auth backend's ``aauthenticate``."""
+    signal = Signal()
+
+    def receiver(**kwargs):
+        return _where()
+
+    signal.connect(receiver, weak=False)
+    original_count = QuerySet.count
+    QuerySet.count = lambda self: _where()  # what acount() calls
+    try:
+        counted = await Author.objects.acount()
+    finally:
+        QuerySet.count = original_count
+    [(_, received)] = await signal.asend(sender=None)
+    return {
+        "orm": counted,
+        "signal": received,
+        "auth": await _Backend().aauthenticate(None),
+    }
+
+
+@pytest.mark.parametrize("sync_views", ["greenlet", "thread"])
+async def test_a_methods_bridge_only_when_sync_views_is_greenlet(sync_views):
+    with override_settings(ONELOOP={"SYNC_VIEWS": sync_views}):
+        ran = await _a_methods_run_where()
+    loop_thread = threading.get_ident()
+    for what, (thread, bridged) in ran.items():
+        if sync_views == "greenlet":
+            assert (thread, bridged) == (loop_thread, True), what
+        else:  # stock Django: a thread hop, no bridge
+            assert thread != loop_thread, what
+            assert not bridged, what
 
 
 # -- docs/patches.md lists every patch -----------------------------------------

@@ -19,11 +19,7 @@ from typing import Any
 
 from oneloop.test import client, testcases, utils
 from oneloop.test.client import AsyncClient, AsyncClientHandler, Client, ClientHandler
-from oneloop.test.testcases import (
-    LiveServerTestCase,
-    LiveServerThread,
-    share_test_connections,
-)
+from oneloop.test.testcases import LiveServerTestCase, LiveServerThread
 
 __all__ = [
     "PATCHES",
@@ -33,7 +29,6 @@ __all__ = [
     "ClientHandler",
     "LiveServerTestCase",
     "LiveServerThread",
-    "share_test_connections",
 ]
 
 # (owner, attribute, replacement) for oneloop.patches.install().

@@ -21,10 +21,6 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from django.core.handlers import base
-from django.core.handlers.asgi import ASGIRequest
-from django.core.handlers.wsgi import LimitedStream
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.http import HttpResponseBase
 from django.test import client as django_client
 
@@ -32,6 +28,7 @@ from oneloop import conf
 from oneloop.asgi import ASGIHandler
 from oneloop.bridge import await_, run_sync
 from oneloop.connections import aclose_connections
+from oneloop.patches import orm_sync_to_async
 
 __all__ = ["PATCHES", "AsyncClient", "AsyncClientHandler", "Client", "ClientHandler"]
 
@@ -50,10 +47,6 @@ async def _in_request_task(work: Coroutine[Any, Any, T]) -> T:
             await aclose_connections()
 
     return await asyncio.create_task(request_task())
-
-
-def _on_loop() -> bool:
-    return conf.get("SYNC_VIEWS") == "greenlet"
 
 
 class ClientHandler(django_client.ClientHandler, ASGIHandler):
@@ -91,10 +84,10 @@ class ClientHandler(django_client.ClientHandler, ASGIHandler):
 
 class AsyncClientHandler(django_client.AsyncClientHandler, ASGIHandler):
     """The handler of ``django.test.AsyncClient``: each request runs in its
-    own task, its whole sync part (``request_started``, middleware, view,
-    ``response.close()`` and ``request_finished``) in one bridge greenlet, as
-    oneloop's ASGI handler serves it. Async middleware and views are awaited
-    on the loop."""
+    own task, its sync parts (``request_started`` receivers, middleware,
+    view, ``response.close()`` and ``request_finished`` receivers) in bridge
+    greenlets on the loop, as oneloop's ASGI handler serves it. Async
+    middleware and views are awaited on the loop."""
 
     def __init__(self, enforce_csrf_checks: bool = True) -> None:
         # Not the ASGI handler's __init__: the chain is loaded at the first
@@ -107,48 +100,13 @@ class AsyncClientHandler(django_client.AsyncClientHandler, ASGIHandler):
         self._watched_loop = None
 
     async def __call__(self, scope: dict[str, Any]) -> HttpResponseBase:  # type: ignore[override]
+        """Django's ``AsyncClientHandler.__call__``, in a task of its own.
+        Its hooks are oneloop's: ``load_middleware`` builds the sync chain,
+        ``get_response_async`` runs it in a bridge, and (``PATCHES``) the
+        ``sync_to_async`` that closes the response runs in a bridge too."""
         if not self.on_loop:
             return await super().__call__(scope)
-        if self._middleware_chain is None:
-            self.load_middleware(is_async=False)
-        body_file = scope.pop("_body_file", None)
-        if body_file is None:
-            body_file = django_client.FakePayload("")
-        return await _in_request_task(
-            run_sync(self._respond_in_bridge, scope, body_file)
-        )
-
-    def _respond_in_bridge(self, scope: dict[str, Any], body_file: Any) -> Any:
-        """Django's ``AsyncClientHandler.__call__``, step for step, in sync
-        code: it runs in the request's bridge greenlet."""
-        # The test's connection must outlive the request (it holds the
-        # test's transaction): keep close_old_connections out of it.
-        request_started.disconnect(close_old_connections)
-        try:
-            request_started.send(sender=self.__class__, scope=scope)
-        finally:
-            request_started.connect(close_old_connections)
-        request = ASGIRequest(scope, LimitedStream(body_file, len(body_file)))
-        request._dont_enforce_csrf_checks = not self.enforce_csrf_checks
-        response = self.get_response(request)
-        django_client.conditional_content_removal(request, response)
-        response.asgi_request = request
-        if response.streaming:
-            wrap = (
-                django_client.aclosing_iterator_wrapper
-                if response.is_async
-                else django_client.closing_iterator_wrapper
-            )
-            response.streaming_content = wrap(
-                response.streaming_content, response.close
-            )
-        else:
-            request_finished.disconnect(close_old_connections)
-            try:
-                response.close()  # sends request_finished
-            finally:
-                request_finished.connect(close_old_connections)
-        return response
+        return await _in_request_task(super().__call__(scope))
 
 
 class Client(django_client.Client):
@@ -173,4 +131,7 @@ class AsyncClient(django_client.AsyncClient):
 PATCHES: list[tuple[Any, str, Any]] = [
     (django_client, "ClientHandler", ClientHandler),
     (django_client, "AsyncClientHandler", AsyncClientHandler),
+    # AsyncClientHandler closes the response (request_finished receivers)
+    # through it: in a bridge, as oneloop's ASGI handler closes it.
+    (django_client, "sync_to_async", orm_sync_to_async),
 ]

@@ -7,8 +7,8 @@ async test client and the child tasks of ``gather`` would each run outside
 that transaction: they would not see the test's rows, and what they wrote
 would be committed and leak into the next test. So, while a ``TestCase``
 transaction is open, its aliases are pinned (``oneloop.connections.pin``):
-every task, on any thread, uses the test's connection, and isolation holds
-exactly as in stock Django.
+every task on any thread, and async code on any loop, uses the test's
+connection, and isolation holds exactly as in stock Django.
 
 ``TransactionTestCase`` commits for real and flushes the tables afterwards;
 nothing is pinned, so async tasks use the async driver and pooled
@@ -20,26 +20,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import socket
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.apps import apps
 from django.db import connections
-from django.db.utils import ConnectionHandler
 from django.test import testcases as django_testcases
 
 from oneloop import conf
 from oneloop.bridge import await_, in_bridge
-from oneloop.connections import pin, pinned
+from oneloop.connections import pin
 
 __all__ = [
     "PATCHES",
     "LiveServerTestCase",
     "LiveServerThread",
-    "share_test_connections",
 ]
 
 TestCase = django_testcases.TestCase
@@ -85,48 +82,15 @@ def _rollback_atomics(cls: type[TestCase], atomics: dict[str, Any]) -> None:
             pinning.__exit__(None, None, None)
 
 
-@contextlib.contextmanager
-def share_test_connections() -> Iterator[None]:
-    """Make this thread's connections the pinned ones while the block runs.
-
-    Django runs an ``async def`` test method on a new event loop in another
-    thread. Inside bridges the pin already applies there; this makes code
-    that reaches ``django.db.connection`` directly on the loop (for example
-    ``assertNumQueries``) see the test's connection too.
-    """
-    previous: dict[str, Any] = {}
-    local = connections._connections
-    for alias in connections:
-        wrapper = pinned(alias)
-        if wrapper is None:
-            continue
-        previous[alias] = getattr(local, alias, None)
-        ConnectionHandler.__setitem__(connections, alias, wrapper)
-    try:
-        yield
-    finally:
-        for alias, wrapper in previous.items():
-            if wrapper is None:
-                ConnectionHandler.__delitem__(connections, alias)
-            else:
-                ConnectionHandler.__setitem__(connections, alias, wrapper)
-
-
 def _async_to_sync(
     func: Callable[..., Coroutine[Any, Any, Any]],
 ) -> Callable[..., Any]:
     """What ``SimpleTestCase`` uses to run an ``async def`` test method:
-    asgiref's ``async_to_sync``, with the test's pinned connections visible
-    on the test's loop thread."""
-
-    @functools.wraps(func)
-    async def on_test_connections(*args: Any, **kwargs: Any) -> Any:
-        with share_test_connections():
-            return await func(*args, **kwargs)
-
-    run = async_to_sync(on_test_connections)
-    # unittest reads @expectedFailure from the method it calls: keep the mark
-    # (Django's own backends list async tests in django_test_expected_failures).
+    asgiref's ``async_to_sync``, keeping unittest's ``@expectedFailure`` mark,
+    which unittest reads from the method it calls and asgiref's wrapper
+    drops (oneloop's backends list async tests of Django's own suite in
+    ``django_test_expected_failures``)."""
+    run = async_to_sync(func)
     if getattr(func, "__unittest_expecting_failure__", False):
         run.__unittest_expecting_failure__ = True  # type: ignore[attr-defined]
     return run

@@ -11,11 +11,14 @@ import httpx
 import pytest
 
 from tests.examples.conftest import DEMO_DIR, Server
-from tests.servers import need_program
+from tests.servers import need_program, unavailable
 
 pytestmark = pytest.mark.slow
 
-selenium = pytest.importorskip("selenium", reason="pip install selenium")
+try:
+    import selenium  # noqa: F401
+except ImportError:
+    unavailable("selenium is not installed: pip install -e '.[test]'", module=True)
 
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import WebDriverException  # noqa: E402

@@ -68,6 +68,7 @@ from typing import NamedTuple
 import pytest
 
 from tests.examples.conftest import DEMO_DIR, ROOT, demo
+from tests.servers import unavailable
 
 DOCS = ROOT / "docs"
 PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
@@ -450,8 +451,6 @@ HELP_ENTRY_POINTS = {
     "gunicorn",
     "examples/bookshop/demo.py",
 }
-# In the [bench] extra only, so possibly not installed where the tests run.
-OPTIONAL_PROGRAMS = {"gunicorn"}
 ENV_ASSIGNMENT = re.compile(r"[A-Z_][A-Z0-9_]*=.*")
 # Where the project reads its environment variables.
 SOURCE_DIRS = ("oneloop", "tests", "bench", "compat", "examples", "scripts")
@@ -503,8 +502,8 @@ def _help(entry: str, leading: tuple[str, ...]) -> str:
         f"{entry}: not in HELP_ENTRY_POINTS; check that its --help only prints "
         "usage, then add it"
     )
-    if entry in OPTIONAL_PROGRAMS and importlib.util.find_spec(entry) is None:
-        pytest.skip(f"{entry} is not installed here")
+    if not entry.endswith(".py") and importlib.util.find_spec(entry) is None:
+        unavailable(f"{entry} is not installed: pip install -e '.[test]'")
     program = [str(ROOT / entry)] if entry.endswith(".py") else ["-m", entry]
     result = subprocess.run(
         [sys.executable, *program, *leading, "--help"],

@@ -3,10 +3,12 @@
 pytest-asyncio ``async def`` tests running on a loop in the main thread."""
 
 import asyncio
+import threading
 
 import pytest
 from django.core import mail
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 
 import oneloop
 from oneloop.mail import asend_mail
@@ -64,6 +66,27 @@ async def test_async_client_fixture(ann, async_client):
     )
     assert response.status_code == 201
     assert await Author.objects.acount() == 2
+
+
+@pytest.mark.django_db
+async def test_async_client_signals_run_on_the_loop_in_bridges(async_client):
+    ran = []
+
+    def receiver(signal, **kwargs):
+        ran.append((signal, threading.get_ident(), oneloop.in_bridge()))
+
+    request_started.connect(receiver)
+    request_finished.connect(receiver)
+    try:
+        assert (await async_client.get("/authors/")).status_code == 200
+    finally:
+        request_started.disconnect(receiver)
+        request_finished.disconnect(receiver)
+    loop_thread = threading.get_ident()
+    assert ran == [
+        (request_started, loop_thread, True),
+        (request_finished, loop_thread, True),
+    ]
 
 
 @pytest.mark.django_db
