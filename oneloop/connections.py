@@ -33,6 +33,7 @@ from django.db import connections as django_connections
 from django.db.utils import ConnectionHandler
 
 from oneloop.bridge import TaskScope, current_scope, run_sync, task_scope
+from oneloop.db.backends import wrapper_class
 
 __all__ = [
     "TaskConnectionHandler",
@@ -138,7 +139,8 @@ def _shares_one_connection(settings_dict: dict[str, Any]) -> bool:
     cache mode, locks whole tables): every task of a loop uses one connection,
     serialized by its worker thread. Transactions of concurrent tasks then
     share it too; use a file database for concurrent writers."""
-    if not str(settings_dict.get("ENGINE", "")).endswith("sqlite3"):
+    backend = wrapper_class(settings_dict)
+    if backend is None or backend.vendor != "sqlite":
         return False
     name = str(settings_dict.get("NAME") or "")
     test_name = str((settings_dict.get("TEST") or {}).get("NAME") or "")

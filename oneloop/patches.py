@@ -27,6 +27,7 @@ from django.db import connections
 
 from oneloop.bridge import await_, in_bridge, run_sync
 from oneloop.connections import TaskConnectionHandler
+from oneloop.db.backends import supports_bridge
 
 __all__ = ["install", "installed", "uninstall"]
 
@@ -198,15 +199,13 @@ def _running_loop_outside_bridge() -> asyncio.AbstractEventLoop:
 
 @functools.cache
 def _loop_safe() -> bool:
-    """True when every configured database uses a oneloop ENGINE, so ORM code
-    never blocks the loop. A stock ENGINE would block it: then the ORM keeps
-    Django's thread hop (and the ``oneloop.W001`` check says so)."""
+    """True when every configured database's backend does its IO through the
+    bridge (a oneloop ENGINE or a subclass), so ORM code never blocks the loop.
+    A stock ENGINE would block it: then the ORM keeps Django's thread hop (and
+    the ``oneloop.W001`` check says so)."""
     from django.conf import settings
 
-    return all(
-        str(db.get("ENGINE", "")).startswith("oneloop.")
-        for db in settings.DATABASES.values()
-    )
+    return all(supports_bridge(db) for db in settings.DATABASES.values())
 
 
 def _reset_loop_safety(*, setting: str, **kwargs: Any) -> None:
