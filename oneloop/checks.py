@@ -6,6 +6,7 @@ from __future__ import annotations
 from numbers import Real
 from typing import Any
 
+import django
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
@@ -23,6 +24,8 @@ POOL_KEYS = {
     "num_workers",
     "name",
 }
+if django.VERSION >= (6, 1):
+    POOL_KEYS.add("check")  # a health check replacing psycopg's
 
 
 @register(Tags.compatibility)
