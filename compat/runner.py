@@ -90,10 +90,11 @@ def label_of(test_id: str) -> str:
 
 
 def uses_oneloop_engines() -> bool:
-    """True when any configured database uses one of oneloop's ENGINEs."""
-    return any(
-        db["ENGINE"].startswith("oneloop.") for db in settings.DATABASES.values()
-    )
+    """True when any configured database uses one of oneloop's ENGINEs (or a
+    backend that subclasses one)."""
+    from oneloop.db.backends import supports_bridge
+
+    return any(supports_bridge(db) for db in settings.DATABASES.values())
 
 
 # -- watchdog ------------------------------------------------------------------
@@ -484,10 +485,10 @@ class CompatRunner(DiscoverRunner):
         every mode, and ``compat.deviations``' bridged lists in bridged mode.
         Marking here does not rely on Django's own marking, which these runs
         did not apply."""
-        from oneloop.db.backends import _deviations
+        from oneloop.db.backends import _deviations, supports_bridge
 
         connection = connections[DEFAULT_DB_ALIAS]
-        if not connection.__module__.startswith("oneloop."):
+        if not supports_bridge(connection.settings_dict):
             return
         # Every alias shares the vendor in these settings.
         vendor = connection.vendor

@@ -39,21 +39,14 @@ from asgiref.sync import SyncToAsync
 from channels import consumer, db
 from channels.generic import websocket
 
-from oneloop import conf
 from oneloop.bridge import run_sync, run_sync_shielded, task_scope
 from oneloop.connections import close_idle_connections
-from oneloop.patches import _loop_safe
+from oneloop.patches import sync_code_on_loop
 
 __all__ = ["PATCHES", "aclose_old_connections"]
 
 _stock_aclose_old_connections = db.aclose_old_connections
 _stock_dispatch = consumer.AsyncConsumer.dispatch
-
-
-def _on_loop() -> bool:
-    """Whether consumers' sync code runs in bridges: every alias is on a
-    oneloop ENGINE and sync code is not sent to threads by the settings."""
-    return _loop_safe() and conf.get("SYNC_VIEWS") == "greenlet"
 
 
 def _call_then_release(
@@ -72,7 +65,7 @@ async def _database_sync_to_async_call(
     """``database_sync_to_async(f)(...)``: ``f`` in a bridge greenlet of the
     calling task, no thread; its connections go back when it returns."""
     __traceback_hide__ = True  # read by Django's debug page
-    if not _on_loop():
+    if not sync_code_on_loop():
         return await SyncToAsync.__call__(self, *args, **kwargs)
     return await run_sync(_call_then_release, self.func, args, kwargs)
 
@@ -86,7 +79,7 @@ async def _release() -> None:
 async def aclose_old_connections() -> None:
     """Channels' ``aclose_old_connections`` on the loop: the calling task's
     connections outside ``atomic`` go back to their pools."""
-    if not _on_loop():
+    if not sync_code_on_loop():
         await _stock_aclose_old_connections()
         return
     await _release()
@@ -101,7 +94,7 @@ async def _async_consumer_dispatch(
     try:
         await _stock_dispatch(self, message)
     finally:
-        if _on_loop():
+        if sync_code_on_loop():
             await _release()
 
 

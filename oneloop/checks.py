@@ -6,11 +6,13 @@ from __future__ import annotations
 from numbers import Real
 from typing import Any
 
+import django
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from oneloop import conf
+from oneloop.db.backends import supports_bridge
 
 POOL_KEYS = {
     "min_size",
@@ -23,26 +25,28 @@ POOL_KEYS = {
     "num_workers",
     "name",
 }
+if django.VERSION >= (6, 1):
+    POOL_KEYS.add("check")  # a health check replacing psycopg's
 
 
 @register(Tags.compatibility)
 def check_databases(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     messages: list[Any] = []
     for alias, db in settings.DATABASES.items():
-        engine = str(db.get("ENGINE", ""))
-        if not engine.startswith("oneloop."):
-            messages.append(
-                Warning(
-                    f"Database alias {alias!r} uses the ENGINE {engine!r}, which "
-                    "blocks the event loop.",
-                    hint="Use 'oneloop.db.backends.postgresql' or "
-                    "'oneloop.db.backends.sqlite3'. While any alias uses another "
-                    "ENGINE, the ORM's a*() methods keep Django's thread hop.",
-                    id="oneloop.W001",
-                )
-            )
-        if engine.startswith("oneloop."):
+        if supports_bridge(db):
             messages.extend(_check_pool(alias, (db.get("OPTIONS") or {})))
+            continue
+        messages.append(
+            Warning(
+                f"Database alias {alias!r} uses the ENGINE "
+                f"{str(db.get('ENGINE', ''))!r}, which blocks the event loop.",
+                hint="Use 'oneloop.db.backends.postgresql' or "
+                "'oneloop.db.backends.sqlite3', or a backend that subclasses one. "
+                "While any alias uses another ENGINE, the ORM's a*() methods keep "
+                "Django's thread hop.",
+                id="oneloop.W001",
+            )
+        )
     return messages
 
 

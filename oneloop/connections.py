@@ -41,6 +41,7 @@ from oneloop.bridge import (
     run_sync_shielded,
     task_scope,
 )
+from oneloop.db.backends import wrapper_class
 
 __all__ = [
     "TaskConnectionHandler",
@@ -158,7 +159,8 @@ def _shares_one_connection(settings_dict: dict[str, Any]) -> bool:
     cache mode, locks whole tables): every task of a loop uses one connection,
     serialized by its worker thread. Transactions of concurrent tasks then
     share it too; use a file database for concurrent writers."""
-    if not str(settings_dict.get("ENGINE", "")).endswith("sqlite3"):
+    backend = wrapper_class(settings_dict)
+    if backend is None or backend.vendor != "sqlite":
         return False
     name = str(settings_dict.get("NAME") or "")
     test_name = str((settings_dict.get("TEST") or {}).get("NAME") or "")

@@ -28,8 +28,9 @@ from django.db import connections
 from oneloop import conf
 from oneloop.bridge import await_, in_bridge, run_sync
 from oneloop.connections import TaskConnectionHandler
+from oneloop.db.backends import supports_bridge
 
-__all__ = ["install", "installed", "uninstall"]
+__all__ = ["install", "installed", "sync_code_on_loop", "uninstall"]
 
 # Django modules whose a*() methods wrap database-only sync code in
 # sync_to_async: with oneloop ENGINEs that code is loop-safe, so it runs in a
@@ -199,15 +200,20 @@ def _running_loop_outside_bridge() -> asyncio.AbstractEventLoop:
 
 @functools.cache
 def _loop_safe() -> bool:
-    """True when every configured database uses a oneloop ENGINE, so ORM code
-    never blocks the loop. A stock ENGINE would block it: then the ORM keeps
-    Django's thread hop (and the ``oneloop.W001`` check says so)."""
+    """True when every configured database's backend does its IO through the
+    bridge (a oneloop ENGINE or a subclass), so ORM code never blocks the loop.
+    A stock ENGINE would block it: then the ORM keeps Django's thread hop (and
+    the ``oneloop.W001`` check says so)."""
     from django.conf import settings
 
-    return all(
-        str(db.get("ENGINE", "")).startswith("oneloop.")
-        for db in settings.DATABASES.values()
-    )
+    return all(supports_bridge(db) for db in settings.DATABASES.values())
+
+
+def sync_code_on_loop() -> bool:
+    """Whether Django's (and Channels') sync code that asgiref would send to a
+    thread runs in a bridge instead: every alias is loop-safe and
+    ``SYNC_VIEWS`` is ``"greenlet"``. ``SYNC_VIEWS="thread"`` is stock."""
+    return conf.get("SYNC_VIEWS") == "greenlet" and _loop_safe()
 
 
 def _reset_loop_safety(*, setting: str, **kwargs: Any) -> None:
@@ -225,7 +231,7 @@ def orm_sync_to_async(
     bridge when every alias is loop-safe and ``SYNC_VIEWS`` is ``"greenlet"``.
     ``SYNC_VIEWS="thread"`` is stock Django: the ORM's ``a*()`` methods, the
     sync receivers of ``Signal.asend`` and auth backends hop to a thread."""
-    if func is not None and conf.get("SYNC_VIEWS") == "greenlet" and _loop_safe():
+    if func is not None and sync_code_on_loop():
         return functools.partial(run_sync, func)
     return asgiref_sync_to_async(
         func, thread_sensitive=thread_sensitive, executor=executor

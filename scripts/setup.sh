@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install django-oneloop with the given extras.
-# Usage: scripts/setup.sh [extras]   e.g. scripts/setup.sh test
+# Create a virtualenv (if missing) and install django-oneloop with the given
+# extras and the Django of one combination CI runs (compat/matrix.py).
+# Usage: scripts/setup.sh [extras] [django]
+#   scripts/setup.sh test       .venv: the main combination (Python 3.11, Django 5.2)
+#   scripts/setup.sh test 6.1   .venv-django6.1: Django 6.1 on its CI Python
+# The Python comes from PATH or pyenv; PYTHON=/path/to/python overrides it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-test}"
-python="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-    "$python" -m venv .venv
-    .venv/bin/python -m pip install --quiet --upgrade pip
+combo=$(python3 -m compat.matrix ci ${2:+"$2"} | sed -n 1p)
+read -r version django venv _ <<<"$combo"
+if [ ! -x "$venv/bin/python" ]; then
+    python="${PYTHON:-$(python3 -m compat.matrix python "$version")}"
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
 fi
-.venv/bin/python -m pip install --quiet -e ".[${extras}]"
+"$venv/bin/python" -m pip install --quiet -e ".[${extras}]" "django~=${django}.0"

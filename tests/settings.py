@@ -78,6 +78,16 @@ elif DB == "sqlite":
 else:
     raise RuntimeError(f"ONELOOP_TEST_DB must be postgresql or sqlite, not {DB!r}")
 
+# The default database again, through a project's own backend that subclasses
+# the oneloop ENGINE (tests/custom_backend).
+DATABASES["custom"] = {
+    **DATABASES["default"],
+    "ENGINE": DATABASES["default"]["ENGINE"].replace(
+        "oneloop.db.backends.", "tests.custom_backend."
+    ),
+    "TEST": {"MIRROR": "default"},
+}
+
 # An in-memory SQLite database: one connection shared by every task.
 DATABASES["memory"] = {"ENGINE": "oneloop.db.backends.sqlite3", "NAME": ":memory:"}
 

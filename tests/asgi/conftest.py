@@ -55,10 +55,11 @@ def asgi_database():
 
 def loop_only(threads: list[str]) -> bool:
     """Whether a server's thread names (``threading.enumerate()``) are those
-    of a hop-free process: the loop's and the watchdog's. From Django 6.1,
-    ``acheck_password()`` verifies passwords (CPU-bound hashing, not IO) in
-    the loop's default executor on purpose; those threads are Django's."""
-    if django.VERSION >= (6, 1):
+    of a hop-free process: the loop's and the watchdog's. From Django 6.0
+    (6.0.x releases and 6.1), ``acheck_password()`` verifies passwords
+    (CPU-bound hashing, not IO) in the loop's default executor on purpose;
+    those threads are Django's."""
+    if django.VERSION >= (6, 0):
         threads = [t for t in threads if not t.startswith(("uvloop", "asyncio"))]
     return threads == ["MainThread", "oneloop-watchdog"]
 

@@ -8,6 +8,7 @@ import threading
 import zoneinfo
 from typing import Any
 
+import django
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
@@ -133,6 +134,32 @@ async def test_a_pool_with_conn_max_age_is_refused_as_django_does():
 
     with pytest.raises(ImproperlyConfigured, match="persistent connections"):
         await oneloop.run_sync(pool)
+
+
+@pytest.mark.skipif(
+    django.VERSION < (6, 1), reason="OPTIONS['pool']['check'] is new in Django 6.1"
+)
+async def test_a_pool_check_function_runs_in_a_bridge_on_each_connection():
+    checked: list[Any] = []
+
+    def check(conn: Any) -> None:  # written for Django's sync pool
+        checked.append(conn)
+        conn.execute("SELECT 1")
+
+    def query() -> int:
+        wrapper = _copy_of_default(pool={"min_size": 1, "max_size": 2, "check": check})
+        wrapper.alias = "default_with_check"
+        try:
+            assert wrapper.pool._check is check  # as Django's own pool shows it
+            with wrapper.cursor() as cursor:
+                cursor.execute("SELECT %s::int + 1", [41])
+                return cursor.fetchone()[0]
+        finally:
+            wrapper.close()
+
+    assert await oneloop.run_sync(query) == 42
+    assert checked, "the check did not run"
+    assert all(isinstance(conn, ConnectionFacade) for conn in checked)
 
 
 def test_a_connection_opened_on_another_thread_can_be_closed_in_a_bridge():

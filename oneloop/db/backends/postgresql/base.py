@@ -74,6 +74,16 @@ class _Pool(AsyncConnectionPool):
                 raise asyncio.CancelledError()
 
 
+def _on_facade(function: Any) -> Any:
+    """An async pool callback that runs ``function``, written for a sync pool
+    and its sync connection, in a bridge on the async connection's facade."""
+
+    async def callback(aconn: Any) -> None:
+        await run_sync(function, ConnectionFacade(aconn, None))
+
+    return callback
+
+
 class BridgedPool:
     """A ``psycopg_pool.AsyncConnectionPool`` answering the sync pool calls
     Django's backend makes (``open``, ``getconn``, ``putconn``, ``close``)."""
@@ -86,13 +96,22 @@ class BridgedPool:
         kwargs["autocommit"] = True  # Django sets it later, as for its own pool
         kwargs["cursor_factory"] = async_cursor_factory(kwargs["cursor_factory"])
         checks = wrapper.settings_dict.get("CONN_HEALTH_CHECKS")
+        check = _Pool.check_connection if checks else None
+        if "check" in options:
+            # Django 6.1's OPTIONS["pool"]["check"]: a function written for
+            # Django's sync pool. Shown as the pool's check, as Django's pool
+            # shows it; run in a bridge on each async connection's facade.
+            options = {**options}  # the settings stay as they are
+            self._check = options.pop("check")
+            if self._check is not None:
+                check = _on_facade(self._check)
         # Every connection the pool made, to close them at shutdown.
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self.pool = _Pool(
             kwargs=kwargs,
             open=False,
             configure=self._configure_with(wrapper._configure_connection),
-            check=_Pool.check_connection if checks else None,
+            check=check,
             name=f"oneloop-{wrapper.alias}",
             **options,
         )
@@ -102,9 +121,11 @@ class BridgedPool:
         self._keeper = self._close_at_shutdown()
 
     def _configure_with(self, configure: Any) -> Any:
+        configure_facade = _on_facade(configure)
+
         async def configure_connection(aconn: Any) -> None:
             self._connections.add(aconn)
-            await run_sync(configure, ConnectionFacade(aconn, None))
+            await configure_facade(aconn)
 
         return configure_connection
 

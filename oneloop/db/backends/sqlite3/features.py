@@ -8,6 +8,10 @@ from oneloop.db.backends._deviations import merge_expected_failures, merge_skips
 
 
 class DatabaseFeatures(SQLiteFeatures):
+    # Inside a bridge, this backend's IO is an await_ on the loop, so the
+    # ORM's a*() methods run in a bridge, not in a thread (oneloop.db.backends).
+    supports_oneloop_bridge = True
+
     @cached_property
     def django_test_skips(self) -> dict[str, set[str]]:
         return merge_skips(super().django_test_skips, "sqlite")
