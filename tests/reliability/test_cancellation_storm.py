@@ -31,7 +31,7 @@ import pytest
 from django.db import connection, transaction
 
 import oneloop
-from oneloop.db.backends.postgresql.base import _pools
+from oneloop.db.backends._pools import _pools
 from tests.reliability.conftest import LONG, scale, server_activity
 from tests.testapp.models import Book
 
