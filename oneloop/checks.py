@@ -22,6 +22,8 @@ POOL_KEYS = {
     "num_workers",
     "name",
 }
+# The MySQL ENGINE's own pool knows fewer.
+MYSQL_POOL_KEYS = {"min_size", "max_size", "timeout"}
 
 
 @register(Tags.compatibility)
@@ -41,11 +43,14 @@ def check_databases(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 )
             )
         if engine.startswith("oneloop."):
-            messages.extend(_check_pool(alias, (db.get("OPTIONS") or {})))
+            known = MYSQL_POOL_KEYS if engine.endswith(".mysql") else POOL_KEYS
+            messages.extend(_check_pool(alias, (db.get("OPTIONS") or {}), known))
     return messages
 
 
-def _check_pool(alias: str, options: dict[str, Any]) -> list[Error]:
+def _check_pool(
+    alias: str, options: dict[str, Any], known: set[str] = POOL_KEYS
+) -> list[Error]:
     pool = options.get("pool")
     if pool is None or isinstance(pool, bool):
         return []
@@ -60,12 +65,12 @@ def _check_pool(alias: str, options: dict[str, Any]) -> list[Error]:
             )
         ]
     errors = []
-    unknown = sorted(set(pool) - POOL_KEYS)
+    unknown = sorted(set(pool) - known)
     if unknown:
         errors.append(
             Error(
                 f"{where} has unknown keys: {', '.join(unknown)}.",
-                hint=f"Known keys: {', '.join(sorted(POOL_KEYS))}.",
+                hint=f"Known keys: {', '.join(sorted(known))}.",
                 id="oneloop.E001",
             )
         )

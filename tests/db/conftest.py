@@ -44,9 +44,26 @@ def query_threads():
 @pytest.fixture
 def driver_threads(monkeypatch):
     """Records the thread of every statement the database driver executes:
-    psycopg's async cursor on PostgreSQL; on SQLite, sqlite3's trace
-    callback, which runs in the thread executing the statement."""
+    psycopg's async cursor on PostgreSQL; on MySQL, every call the ENGINE's
+    facade awaits on asyncmy; on SQLite, sqlite3's trace callback, which
+    runs in the thread executing the statement."""
     threads: list[int] = []
+
+    if connection.vendor == "mysql":
+        from oneloop.db.backends.mysql._facade import ConnectionFacade
+
+        io = ConnectionFacade.io
+
+        def recording_io(self, awaitable):
+            async def awaited():
+                threads.append(threading.get_ident())
+                return await awaitable
+
+            return io(self, awaited())
+
+        monkeypatch.setattr(ConnectionFacade, "io", recording_io)
+        yield threads
+        return
 
     if connection.vendor == "postgresql":
         execute = psycopg.AsyncCursor.execute
@@ -83,12 +100,14 @@ def _register_sleep(sender, connection, **kwargs):
 @pytest.fixture
 def sleep_sql():
     """SQL of a query that waits ``%s`` seconds in the database: pg_sleep()
-    on PostgreSQL; on SQLite, ``oneloop_sleep()``, a function given to each
-    new connection, which sleeps in the thread running the sqlite3 call, as
-    a slow query on a busy disk would."""
+    on PostgreSQL, SLEEP() on MySQL; on SQLite, ``oneloop_sleep()``, a
+    function given to each new connection, which sleeps in the thread running
+    the sqlite3 call, as a slow query on a busy disk would."""
     connection_created.connect(_register_sleep)
     if connection.vendor == "postgresql":
         yield "SELECT pg_sleep(%s)"
+    elif connection.vendor == "mysql":
+        yield "SELECT SLEEP(%s)"
     else:
         yield "SELECT oneloop_sleep(%s)"
     connection_created.disconnect(_register_sleep)

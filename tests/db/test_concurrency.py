@@ -32,8 +32,8 @@ def assert_on_the_loop_thread(query_threads, driver_threads, new_threads) -> Non
     assert query_threads.threads, "no query was recorded"
     assert set(query_threads.threads) == {loop_thread}
     assert driver_threads, "no driver call was recorded"
-    if connection.vendor == "postgresql":
-        # psycopg's async driver is awaited on the loop itself.
+    if connection.vendor in ("postgresql", "mysql"):
+        # The async driver (psycopg, asyncmy) is awaited on the loop itself.
         assert set(driver_threads) == {loop_thread}
     else:
         # sqlite3 has no async API: each connection's own thread runs its

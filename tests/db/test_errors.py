@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from django.conf import settings
 from django.core.checks import run_checks
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import OperationalError, connection, connections
@@ -24,7 +25,9 @@ async def test_await_outside_a_bridge_says_what_to_do():
     assert "run_sync" in str(info.value)
 
 
-@pytest.mark.postgresql
+@pytest.mark.skipif(
+    settings.DB == "sqlite", reason="the SQLite ENGINE has no pool to exhaust"
+)
 @pytest.mark.django_db(transaction=True, databases=["default", "tiny_pool"])
 async def test_pool_exhaustion_names_alias_size_and_timeout():
     release = asyncio.Event()
