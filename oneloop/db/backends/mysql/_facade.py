@@ -206,17 +206,14 @@ class ConnectionFacade:
             raise
         except driver_errors.MySQLError as exc:
             raise translate(exc) from exc
+        finally:
+            # A call cancelled before it started was never awaited: close it
+            # (a no-op for one that ran).
+            awaitable.close()
 
     async def _serialized(self, awaitable: Coroutine[Any, Any, T]) -> T:
-        try:
-            await self._lock.acquire()
-        except BaseException:
-            awaitable.close()  # cancelled before it started
-            raise
-        try:
+        async with self._lock:
             return await awaitable
-        finally:
-            self._lock.release()
 
     def cursor(self) -> CursorFacade:
         return CursorFacade(self._aconn.cursor(), self)

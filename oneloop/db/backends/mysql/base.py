@@ -207,7 +207,9 @@ class MySQLPool(PoolLifecycle):
             for attempt in (1, 2):
                 try:
                     if self._killer is None or not self._killer.connected:
-                        self._killer = await connect(self.alias, self.kwargs)
+                        # Of no database: KILL needs none.
+                        kwargs = {**self.kwargs, "database": None}
+                        self._killer = await connect(self.alias, kwargs)
                     cursor = self._killer.cursor()
                     await cursor.execute("KILL %s", (thread_id,))
                     await cursor.close()
