@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Set up and run every test: lint, the suite on PostgreSQL and on SQLite,
-# the benchmark suite's own tests, and Django's own test suite on oneloop's
-# ENGINEs. PostgreSQL and Redis must be running
+# Set up and run every test: lint, the suite on PostgreSQL, on SQLite and
+# on MariaDB, the benchmark suite's own tests, and Django's own test suite on
+# oneloop's ENGINEs. PostgreSQL, MariaDB and Redis must be running
 # (.ci/run starts them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,9 @@ ONELOOP_TEST_DB=postgresql "$py" -m pytest "$@"
 
 echo "== oneloop's tests on SQLite"
 ONELOOP_TEST_DB=sqlite "$py" -m pytest "$@"
+
+echo "== oneloop's tests on MariaDB"
+ONELOOP_TEST_DB=mysql "$py" -m pytest "$@"
 
 echo "== the benchmark suite's own tests"
 "$py" -m pytest bench/tests -q

@@ -1,13 +1,17 @@
 """Fixtures of the database tests: where queries run, which threads start,
 and a query that waits in the database on either backend."""
 
+import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
 import pytest
 from django.db import connection, connections
 from django.db.backends.signals import connection_created
+
+import oneloop
 
 
 class QueryThreads:
@@ -111,3 +115,16 @@ def sleep_sql():
     else:
         yield "SELECT oneloop_sleep(%s)"
     connection_created.disconnect(_register_sleep)
+
+
+async def cancel_mid_query(work: Callable[[], None], started: asyncio.Event) -> float:
+    """Run ``work`` in a bridge, cancel it 0.2 s after it sets ``started``
+    (just before its long query), and return when it was cancelled."""
+    task = asyncio.create_task(oneloop.run_sync(work))
+    await started.wait()
+    await asyncio.sleep(0.2)
+    cancelled_at = time.perf_counter()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return cancelled_at

@@ -12,6 +12,7 @@ import pytest
 from django.db import connection, transaction
 
 import oneloop
+from tests.db.conftest import cancel_mid_query
 from tests.testapp.models import Book
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -213,13 +214,7 @@ async def test_cancelled_query_stops_on_server_and_rolls_back():
                 cursor.execute("SELECT pg_sleep(5)")
 
     started_loop = asyncio.get_running_loop()
-    task = asyncio.create_task(oneloop.run_sync(long_query))
-    await started.wait()
-    await asyncio.sleep(0.2)
-    cancelled_at = time.perf_counter()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    cancelled_at = await cancel_mid_query(long_query, started)
     await asyncio.sleep(0)  # let the finished task give its connection back
     deadline = cancelled_at + 1.0
     while True:

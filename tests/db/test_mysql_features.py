@@ -26,6 +26,7 @@ from django.test import override_settings
 
 import oneloop
 from oneloop.db.backends.mysql.base import DatabaseWrapper
+from tests.db.conftest import cancel_mid_query
 from tests.testapp.models import Author, Book
 
 pytestmark = [pytest.mark.mysql, pytest.mark.django_db(transaction=True)]
@@ -97,13 +98,7 @@ async def test_cancelled_query_is_killed_on_the_server_and_rolled_back():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT SLEEP(5)")
 
-    task = asyncio.create_task(oneloop.run_sync(long_query))
-    await started.wait()
-    await asyncio.sleep(0.2)
-    cancelled_at = time.perf_counter()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    cancelled_at = await cancel_mid_query(long_query, started)
     while True:
         sessions = await oneloop.run_sync(_other_sessions)
         if ids[0] not in {row[0] for row in sessions}:
