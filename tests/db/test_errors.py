@@ -77,3 +77,18 @@ def test_stock_engine_is_a_warning():
     with override_settings(DATABASES={"default": stock}):
         warnings = [e for e in run_checks() if e.id == "oneloop.W001"]
     assert warnings and "blocks the event loop" in warnings[0].msg
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+@pytest.mark.parametrize(
+    "engine",
+    [
+        "oneloop.db.backends.postgresql",
+        "oneloop.db.backends.mysql",
+        "oneloop.db.backends.sqlite3",
+    ],
+)
+def test_oneloop_engines_are_no_warning(engine):
+    db = {**connection.settings_dict, "ENGINE": engine, "OPTIONS": {}}
+    with override_settings(DATABASES={"default": db}):
+        assert not [e for e in run_checks() if e.id == "oneloop.W001"]

@@ -380,6 +380,30 @@ async def test_pool_false_opens_a_connection_of_its_own():
     assert own.connection is None
 
 
+async def test_pool_false_kills_the_session_of_a_cancelled_query():
+    settings = {**connection.settings_dict, "OPTIONS": {"pool": False}}
+    own = DatabaseWrapper(settings, alias="no_pool")
+    started = asyncio.Event()
+    ids = []
+    loop = asyncio.get_running_loop()
+
+    def long_query():
+        try:
+            with own.cursor() as cursor:
+                cursor.execute("SELECT CONNECTION_ID()")
+                ids.append(cursor.fetchone()[0])
+                loop.call_soon_threadsafe(started.set)
+                cursor.execute("SELECT SLEEP(5)")
+        finally:
+            own.close()
+
+    cancelled_at = await cancel_mid_query(long_query, started)
+    assert own.connection is None
+    while ids[0] in {row[0] for row in await oneloop.run_sync(_other_sessions)}:
+        assert time.perf_counter() < cancelled_at + 2, "the session is still there"
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.parametrize(
     ("change", "fragments"),
     [

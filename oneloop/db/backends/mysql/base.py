@@ -204,30 +204,9 @@ class MySQLPool(PoolLifecycle):
 
     async def _kill(self, thread_id: int) -> None:
         async with self._kill_lock:
-            for attempt in (1, 2):
-                try:
-                    if self._killer is None or not self._killer.connected:
-                        # Of no database: KILL needs none.
-                        kwargs = {**self.kwargs, "database": None}
-                        self._killer = await connect(self.alias, kwargs)
-                    cursor = self._killer.cursor()
-                    await cursor.execute("KILL %s", (thread_id,))
-                    await cursor.close()
-                    return
-                except driver_errors.MySQLError as exc:
-                    if exc.args and exc.args[0] == ER.NO_SUCH_THREAD:
-                        return  # it ended by itself
-                    if self._killer is not None:
-                        self._killer.close()
-                        self._killer = None
-                    if attempt == 2:
-                        logger.warning(
-                            "Could not end the server session %s of a cancelled "
-                            "query on database alias %r: %s",
-                            thread_id,
-                            self.alias,
-                            translate(exc),
-                        )
+            self._killer = await kill_session(
+                self.alias, self.kwargs, thread_id, self._killer
+            )
 
     async def aclose(self) -> None:
         """Close the pool: idle connections now, connections in use when
@@ -257,6 +236,39 @@ class MySQLPool(PoolLifecycle):
             aconn.close()
         if self._killer is not None:
             self._killer.close()
+
+
+async def kill_session(
+    alias: str, kwargs: dict[str, Any], thread_id: int, killer: Connection | None
+) -> Connection | None:
+    """End server session ``thread_id`` (its running query stops, its
+    transaction rolls back) through ``killer``, a connection opened with
+    ``kwargs`` when it is ``None`` or closed. Returns the connection to use
+    next time (``None`` when it broke)."""
+    for attempt in (1, 2):
+        try:
+            if killer is None or not killer.connected:
+                # Of no database: KILL needs none.
+                killer = await connect(alias, {**kwargs, "database": None})
+            cursor = killer.cursor()
+            await cursor.execute("KILL %s", (thread_id,))
+            await cursor.close()
+            return killer
+        except driver_errors.MySQLError as exc:
+            if exc.args and exc.args[0] == ER.NO_SUCH_THREAD:
+                return killer  # it ended by itself
+            if killer is not None:
+                killer.close()
+                killer = None
+            if attempt == 2:
+                logger.warning(
+                    "Could not end the server session %s of a cancelled query "
+                    "on database alias %r: %s",
+                    thread_id,
+                    alias,
+                    translate(exc),
+                )
+    return None
 
 
 class DatabaseWrapper(ShieldedCommit, django_mysql.DatabaseWrapper):
@@ -302,13 +314,19 @@ class DatabaseWrapper(ShieldedCommit, django_mysql.DatabaseWrapper):
         if not isinstance(connection, ConnectionFacade):
             return super()._close()
         with self.wrap_database_errors:
-            if connection._pool is None:
-                if connection.cancelled:
-                    connection.discard()
-                else:
-                    connection.close()
-            else:
+            if connection._pool is not None:
                 connection._pool.putconn(connection)
+            elif connection.cancelled:
+                # A connection of its own: its query may still be running.
+                thread_id = connection.thread_id()
+                connection.discard()
+                kwargs = connect_kwargs(self.alias, self.get_connection_params())
+                with shielded():
+                    killer = await_(kill_session(self.alias, kwargs, thread_id, None))
+                if killer is not None:
+                    killer.close()
+            else:
+                connection.close()
             # Given away: even inside atomic (where Django keeps a closed
             # connection to refuse further use) this wrapper must not keep
             # one another task may be using.
