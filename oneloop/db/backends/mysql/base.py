@@ -130,7 +130,12 @@ class MySQLPool(PoolLifecycle):
                 raise PoolClosed(closed_message(self.alias))
             while self._idle:
                 aconn = self._idle.pop()
-                if not self.health_checks or await self._alive(aconn):
+                # A server that went away (restart, idle timeout) closed the
+                # socket: seen without a round trip, so no request fails on
+                # a connection that is already dead.
+                if not aconn._stream_broken and (
+                    not self.health_checks or await self._alive(aconn)
+                ):
                     return aconn
                 await self._end(aconn, kill=False)
             if self._size < self.max_size:
