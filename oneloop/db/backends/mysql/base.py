@@ -38,7 +38,7 @@ from oneloop.db.backends._pools import (
     timeout_message,
 )
 
-from ._facade import ConnectionFacade, connect, connect_kwargs, translate
+from ._facade import ConnectionFacade, connect, connect_kwargs
 from .features import DatabaseFeatures
 
 __all__ = ["DatabaseWrapper", "PoolClosed", "PoolTimeout"]
@@ -77,7 +77,7 @@ class MySQLPool(PoolLifecycle):
             )
         self.alias = wrapper.alias
         self.max_size: int = options.get("max_size", options.get("min_size", 4))
-        self.min_size: int = options.get("min_size", min(1, self.max_size))
+        self.min_size: int = options.get("min_size", 1)
         self.timeout: float = options.get("timeout", 30.0)
         self.health_checks = bool(wrapper.settings_dict.get("CONN_HEALTH_CHECKS"))
         self.kwargs = connect_kwargs(self.alias, wrapper.get_connection_params())
@@ -130,14 +130,18 @@ class MySQLPool(PoolLifecycle):
                 raise PoolClosed(closed_message(self.alias))
             while self._idle:
                 aconn = self._idle.pop()
-                # A server that went away (restart, idle timeout) closed the
-                # socket: seen without a round trip, so no request fails on
-                # a connection that is already dead.
-                if not aconn._stream_broken and (
-                    not self.health_checks or await self._alive(aconn)
-                ):
-                    return aconn
-                await self._end(aconn, kill=False)
+                try:
+                    # A server that went away (restart, idle timeout) closed
+                    # the socket: seen without a round trip, so no request
+                    # fails on a connection that is already dead.
+                    if not aconn._stream_broken and (
+                        not self.health_checks or await self._alive(aconn)
+                    ):
+                        return aconn
+                except BaseException:  # cancelled during the ping
+                    self._drop(aconn)
+                    raise
+                self._drop(aconn)
             if self._size < self.max_size:
                 self._size += 1
                 try:
@@ -183,29 +187,31 @@ class MySQLPool(PoolLifecycle):
             await_(self._release(facade.async_connection, facade.cancelled))
 
     async def _release(self, aconn: Connection, cancelled: bool) -> None:
-        if cancelled or self._closed or not aconn.connected:
-            await self._end(aconn, kill=cancelled)
+        if cancelled:
+            # Its query may still be running on the server: end the session.
+            try:
+                await self._kill(aconn.thread_id())
+            finally:
+                self._drop(aconn)
+            return
+        if self._closed or not aconn.connected:
+            self._drop(aconn)
             return
         try:
             if aconn.get_transaction_status():
                 await aconn.rollback()
             await aconn.autocommit(True)
-        except driver_errors.MySQLError:
-            await self._end(aconn, kill=False)
+        except Exception:  # a connection that cannot be reset is not reused
+            self._drop(aconn)
             return
         self._idle.append(aconn)
         self._wake()
 
-    async def _end(self, aconn: Connection, kill: bool) -> None:
-        """Close ``aconn`` for good; with ``kill``, end its server session
-        first (its cancelled query may still be running there)."""
-        try:
-            if kill:
-                await self._kill(aconn.thread_id())
-        finally:
-            aconn.close()
-            self._size -= 1
-            self._wake()
+    def _drop(self, aconn: Connection) -> None:
+        """Close ``aconn``'s socket and free its place in the pool."""
+        aconn.close()
+        self._size -= 1
+        self._wake()
 
     async def _kill(self, thread_id: int) -> None:
         async with self._kill_lock:
@@ -259,7 +265,8 @@ async def kill_session(
             await cursor.execute("KILL %s", (thread_id,))
             await cursor.close()
             return killer
-        except driver_errors.MySQLError as exc:
+        except (driver_errors.MySQLError, MySQLdb.MySQLError) as exc:
+            # (connect() raises mysqlclient's classes, the cursor asyncmy's.)
             if exc.args and exc.args[0] == ER.NO_SUCH_THREAD:
                 return killer  # it ended by itself
             if killer is not None:
@@ -271,7 +278,7 @@ async def kill_session(
                     "on database alias %r: %s",
                     thread_id,
                     alias,
-                    translate(exc),
+                    exc,
                 )
     return None
 
