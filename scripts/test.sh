@@ -25,9 +25,11 @@ echo "== the benchmark suite's own tests"
 "$py" -m pytest bench/tests -q
 
 echo "== Django's own test suite on oneloop's ENGINEs (python -m compat)"
-# The CI labels: PostgreSQL in sync and in bridged mode, SQLite in sync mode.
+# The CI labels: PostgreSQL in sync and in bridged mode, SQLite and MariaDB in
+# sync mode.
 # Deviations, each with its reason, are in compat/deviations.py and the
 # backends' features; docs/compatibility.md has the counts.
 "$py" -m compat run --backend postgresql --mode sync --parallel 2 --no-record
 "$py" -m compat run --backend postgresql --mode bridged --parallel 2 --no-record
 "$py" -m compat run --backend sqlite --mode sync --parallel 2 --no-record
+"$py" -m compat run --backend mysql --mode sync --parallel 2 --no-record
