@@ -18,6 +18,7 @@ the tests may break.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import os
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,26 @@ def pytest_configure(config: pytest.Config) -> None:
         "reliability: fault-injection and load tests; ONELOOP_RELIABILITY=long "
         "runs the long version",
     )
+
+
+async def restart_under_load(
+    stop: Callable[[], None],
+    start: Callable[[], None],
+    succeeded: Callable[[], int],
+    restarts: int,
+    pool_timeout: float,
+) -> None:
+    """Stop and start a database server ``restarts`` times while clients
+    run, each outage a second long; after each, some request must have
+    succeeded (``succeeded()`` counts them) once the pools could recover."""
+    for _ in range(restarts):
+        await asyncio.sleep(1.5)
+        before = succeeded()
+        await asyncio.to_thread(stop)
+        await asyncio.sleep(1.0)  # an outage, not just a blip
+        await asyncio.to_thread(start)
+        await asyncio.sleep(pool_timeout + 1)
+        assert succeeded() > before, "no request succeeded around a restart"
 
 
 def scale(short: int, long: int) -> int:
