@@ -4,6 +4,7 @@
 
     python -m compat run --backend postgresql --mode bridged [labels…]
     python -m compat run --backend sqlite --mode sync --engine stock
+    python -m compat run --backend mysql --mode sync
     python -m compat run --backend postgresql --mode sync --full
     python -m compat report          # rebuild docs/compatibility.md
     python -m compat venv --python python3.12 --django '>=6,<7'
@@ -220,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run Django's test suite once")
-    p_run.add_argument("--backend", choices=("postgresql", "sqlite"), required=True)
+    p_run.add_argument(
+        "--backend", choices=("postgresql", "sqlite", "mysql"), required=True
+    )
     p_run.add_argument("--mode", choices=("sync", "bridged"), default="sync")
     p_run.add_argument(
         "--engine",

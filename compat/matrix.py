@@ -7,7 +7,8 @@ the version table of ``docs/compatibility.md``. Standard library only, so any
 Python 3.11 or newer runs it from the repository's root::
 
     python3 -m compat.matrix ci           # CI's combinations, one a line:
-                                          # python django venv compat-runs
+                                          # python django venv databases
+                                          # compat-runs
     python3 -m compat.matrix ci 6.1       # the line of Django 6.1
     python3 -m compat.matrix python 3.13  # path of a Python 3.13, or exit 1
 
@@ -30,13 +31,15 @@ __all__ = ["MATRIX", "Combination", "interpreter", "main"]
 
 class Combination(NamedTuple):
     """One Python and Django pair; ``ci``: scripts/test.sh runs oneloop's
-    suite on it (PostgreSQL and SQLite); ``compat``: the (backend, mode) runs
-    of Django's own test suite, its CI labels, that scripts/test.sh makes."""
+    suite on it, on each of ``databases``; ``compat``: the (backend, mode)
+    runs of Django's own test suite, its CI labels, that scripts/test.sh
+    makes."""
 
     python: str
     django: str
     ci: bool = False
     compat: tuple[tuple[str, str], ...] = ()
+    databases: tuple[str, ...] = ("postgresql", "sqlite")
 
     @property
     def venv(self) -> str:
@@ -51,7 +54,15 @@ MATRIX: tuple[Combination, ...] = (
         "3.11",
         "5.2",
         ci=True,
-        compat=(("postgresql", "sync"), ("postgresql", "bridged"), ("sqlite", "sync")),
+        compat=(
+            ("postgresql", "sync"),
+            ("postgresql", "bridged"),
+            ("sqlite", "sync"),
+            ("mysql", "sync"),
+        ),
+        # MariaDB on the main combination: its ENGINE's code does not
+        # depend on the Django version more than the others' do.
+        databases=("postgresql", "sqlite", "mysql"),
     ),
     Combination("3.12", "5.2"),
     Combination("3.13", "5.2"),
@@ -85,7 +96,7 @@ def interpreter(version: str) -> str | None:
 
 def _ci(django: str | None) -> int:
     lines = [
-        f"{c.python} {c.django} {c.venv} "
+        f"{c.python} {c.django} {c.venv} {','.join(c.databases)} "
         + (",".join(f"{backend}:{mode}" for backend, mode in c.compat) or "-")
         for c in MATRIX
         if c.ci and django in (None, c.django)

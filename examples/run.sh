@@ -11,8 +11,17 @@ else
     [ -x .venv/bin/python ] || python3 -m venv .venv
     PY=.venv/bin/python
 fi
-if ! "$PY" -c "import oneloop, uvicorn, psycopg, psycopg_pool, redis, channels" 2>/dev/null; then
+extras="postgresql,redis,uvicorn,channels"
+modules="oneloop, uvicorn, psycopg, psycopg_pool, redis, channels"
+case "${DATABASE_URL:-}" in
+mysql://* | mariadb://*)
+    # mysqlclient builds against libmariadb-dev (docs/mysql.md).
+    extras="$extras,mysql"
+    modules="$modules, MySQLdb, asyncmy"
+    ;;
+esac
+if ! "$PY" -c "import $modules" 2>/dev/null; then
     "$PY" -m pip install --quiet --upgrade pip
-    "$PY" -m pip install --quiet -e ".[postgresql,redis,uvicorn,channels]"
+    "$PY" -m pip install --quiet -e ".[$extras]"
 fi
 exec "$PY" examples/bookshop/demo.py "$@"

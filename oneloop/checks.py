@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from oneloop import conf
-from oneloop.db.backends import supports_bridge
+from oneloop.db.backends import supports_bridge, wrapper_class
 
 POOL_KEYS = {
     "min_size",
@@ -27,6 +27,8 @@ POOL_KEYS = {
 }
 if django.VERSION >= (6, 1):
     POOL_KEYS.add("check")  # a health check replacing psycopg's
+# The MySQL ENGINE's own pool knows fewer.
+MYSQL_POOL_KEYS = {"min_size", "max_size", "timeout"}
 
 
 @register(Tags.compatibility)
@@ -34,23 +36,27 @@ def check_databases(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     messages: list[Any] = []
     for alias, db in settings.DATABASES.items():
         if supports_bridge(db):
-            messages.extend(_check_pool(alias, (db.get("OPTIONS") or {})))
+            mysql = wrapper_class(db).vendor == "mysql"
+            known = MYSQL_POOL_KEYS if mysql else POOL_KEYS
+            messages.extend(_check_pool(alias, (db.get("OPTIONS") or {}), known))
             continue
         messages.append(
             Warning(
                 f"Database alias {alias!r} uses the ENGINE "
                 f"{str(db.get('ENGINE', ''))!r}, which blocks the event loop.",
-                hint="Use 'oneloop.db.backends.postgresql' or "
-                "'oneloop.db.backends.sqlite3', or a backend that subclasses one. "
-                "While any alias uses another ENGINE, the ORM's a*() methods keep "
-                "Django's thread hop.",
+                hint="Use 'oneloop.db.backends.postgresql', "
+                "'oneloop.db.backends.mysql' or 'oneloop.db.backends.sqlite3', or "
+                "a backend that subclasses one. While any alias uses another "
+                "ENGINE, the ORM's a*() methods keep Django's thread hop.",
                 id="oneloop.W001",
             )
         )
     return messages
 
 
-def _check_pool(alias: str, options: dict[str, Any]) -> list[Error]:
+def _check_pool(
+    alias: str, options: dict[str, Any], known: set[str] = POOL_KEYS
+) -> list[Error]:
     pool = options.get("pool")
     if pool is None or isinstance(pool, bool):
         return []
@@ -65,12 +71,12 @@ def _check_pool(alias: str, options: dict[str, Any]) -> list[Error]:
             )
         ]
     errors = []
-    unknown = sorted(set(pool) - POOL_KEYS)
+    unknown = sorted(set(pool) - known)
     if unknown:
         errors.append(
             Error(
                 f"{where} has unknown keys: {', '.join(unknown)}.",
-                hint=f"Known keys: {', '.join(sorted(POOL_KEYS))}.",
+                hint=f"Known keys: {', '.join(sorted(known))}.",
                 id="oneloop.E001",
             )
         )

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Set up and run every test on each Python and Django CI runs
 # (compat/matrix.py): lint; oneloop's suite on PostgreSQL and on SQLite on
-# every combination; the benchmark suite's own tests; Django's own test suite
+# every combination (and on MariaDB on the main one); the benchmark suite's own tests; Django's own test suite
 # (its CI labels) on oneloop's ENGINEs, on the combinations and in the modes
 # the matrix lists. Any failure on any combination fails the run. PostgreSQL
-# and Redis must be running (.ci/run starts them).
+# MariaDB and Redis must be running (.ci/run starts them).
 #
 # Each combination has its own virtualenv (.venv for the main one,
 # .venv-django6.0, ...) and its own test databases: their names end with the
@@ -21,14 +21,15 @@ step() { # step TITLE COMMAND...: run COMMAND under a heading, say how long it t
     echo "== ($((SECONDS - started)) s)"
 }
 
-# "python django venv compat-runs" per line, the main combination first.
+# "python django venv databases compat-runs" per line, the main combination
+# first.
 matrix=$(python3 -m compat.matrix ci)
 main_venv=$(sed -n 1p <<<"$matrix" | cut -d' ' -f3)
 combos=()
-while read -r version django venv runs; do
+while read -r version django venv dbs runs; do
     if [ "$venv" = "$main_venv" ] || [ -x "$venv/bin/python" ] ||
         python3 -m compat.matrix python "$version" >/dev/null; then
-        combos+=("$version $django $venv $runs")
+        combos+=("$version $django $venv $dbs $runs")
     elif [ "${CI:-}" = true ]; then
         exit 1 # compat.matrix said which Python is missing and how to install it
     else
@@ -48,9 +49,9 @@ suffix() { # the test databases' suffix of a virtualenv
 }
 
 for combo in "${combos[@]}"; do
-    read -r version django venv _ <<<"$combo"
+    read -r version django venv dbs _ <<<"$combo"
     pg_name="${ONELOOP_TEST_PG_NAME:-test_oneloop}$(suffix "$venv" "$django")"
-    for db in postgresql sqlite; do
+    for db in ${dbs//,/ }; do
         step "oneloop's tests on $db, Django $django, Python $version" \
             env ONELOOP_TEST_DB="$db" ONELOOP_TEST_PG_NAME="$pg_name" \
             "$venv/bin/python" -m pytest "$@"
@@ -63,7 +64,7 @@ step "the benchmark suite's own tests" "$main_venv/bin/python" -m pytest bench/t
 # Deviations, each with its reason, are in compat/deviations.py and the
 # backends' features; docs/compatibility.md has the counts.
 for combo in "${combos[@]}"; do
-    read -r version django venv runs <<<"$combo"
+    read -r version django venv _ runs <<<"$combo"
     tag="${ONELOOP_COMPAT_DB_TAG:-compat_oneloop}$(suffix "$venv" "$django")"
     for run in ${runs//,/ }; do
         [ "$run" != - ] || continue

@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite.
 
-Services are real: PostgreSQL, Redis and (started per test) an SMTP server.
+Services are real: PostgreSQL (or MariaDB/MySQL in the ``mysql`` pass),
+Redis and (started per test) an SMTP server.
 A service that is down makes the tests that need it skip locally with a
 message saying how to start it, and *fail* under CI (``CI=true``), so a
 green CI run always means the tests really ran.
@@ -20,6 +21,8 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _START_HINTS = {
     "postgresql": "start it with: pg_ctlcluster --skip-systemctl-redirect "
     "$(ls /etc/postgresql) main start (or run .ci/run)",
+    "mysql": "start MariaDB with: start-stop-daemon --start --oknodo "
+    "--background --exec /usr/sbin/mariadbd (or run .ci/run)",
     "redis": "start it with: redis-server --daemonize yes --bind 127.0.0.1 "
     "--port 6379 --save '' --appendonly no (or run .ci/run)",
 }
@@ -36,6 +39,8 @@ def _reachable(host: str, port: int) -> bool:
 def _service_up(name: str) -> tuple[bool, str]:
     if name == "postgresql":
         host, port = settings.PG_HOST, int(settings.PG_PORT)
+    elif name == "mysql":
+        host, port = settings.MYSQL_HOST, int(settings.MYSQL_PORT)
     else:
         from urllib.parse import urlsplit
 
@@ -45,17 +50,18 @@ def _service_up(name: str) -> tuple[bool, str]:
 
 
 def pytest_collection_modifyitems(config, items):
-    uses_pg = settings.DB == "postgresql"
-    for name in ("postgresql", "redis"):
+    # The database of this pass is needed by every test; tests marked with
+    # another pass's database run in that pass.
+    for name in ("postgresql", "mysql", "redis"):
         marked = [item for item in items if item.get_closest_marker(name)]
-        if name == "postgresql" and not uses_pg:
-            # The PostgreSQL-only tests run in the PostgreSQL pass of the suite.
+        this_pass = settings.DB == name
+        if name != "redis" and not this_pass:
             for item in marked:
                 item.add_marker(
-                    pytest.mark.skip(reason="PostgreSQL-only; this pass is SQLite")
+                    pytest.mark.skip(reason=f"{name}-only; this pass is {settings.DB}")
                 )
             continue
-        if not marked and not (name == "postgresql" and uses_pg):
+        if not marked and not this_pass:
             continue
         up, why = _service_up(name)
         if up:
@@ -63,7 +69,7 @@ def pytest_collection_modifyitems(config, items):
         message = f"{why}; {_START_HINTS[name]}"
         if IN_CI:
             raise pytest.UsageError(f"CI needs every service: {message}")
-        for item in marked if name != "postgresql" else items:
+        for item in items if this_pass else marked:
             item.add_marker(pytest.mark.skip(reason=message))
 
 

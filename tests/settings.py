@@ -1,8 +1,10 @@
 """Settings for oneloop's own test suite.
 
 ``ONELOOP_TEST_DB`` picks the database the suite runs on: ``postgresql``
-(default) or ``sqlite``. The PostgreSQL server comes from ``ONELOOP_TEST_PG_*``
-(host 127.0.0.1, port 5432, user postgres, trust auth); Redis from
+(default), ``sqlite`` or ``mysql`` (MariaDB or MySQL). The PostgreSQL server
+comes from ``ONELOOP_TEST_PG_*`` (host 127.0.0.1, port 5432, user postgres,
+trust auth), the MariaDB/MySQL server from ``ONELOOP_TEST_MYSQL_*`` (host
+127.0.0.1, port 3306, user root, no password); Redis from
 ``ONELOOP_TEST_REDIS_URL``.
 """
 
@@ -15,6 +17,9 @@ DB = os.environ.get("ONELOOP_TEST_DB", "postgresql")
 PG_HOST = os.environ.get("ONELOOP_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("ONELOOP_TEST_PG_PORT", "5432")
 PG_USER = os.environ.get("ONELOOP_TEST_PG_USER", "postgres")
+MYSQL_HOST = os.environ.get("ONELOOP_TEST_MYSQL_HOST", "127.0.0.1")
+MYSQL_PORT = os.environ.get("ONELOOP_TEST_MYSQL_PORT", "3306")
+MYSQL_USER = os.environ.get("ONELOOP_TEST_MYSQL_USER", "root")
 REDIS_URL = os.environ.get("ONELOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 SECRET_KEY = "oneloop-tests-not-secret"
@@ -75,8 +80,35 @@ elif DB == "sqlite":
             },
         }
     }
+elif DB == "mysql":
+    _mysql = {
+        "ENGINE": "oneloop.db.backends.mysql",
+        "NAME": "test",
+        "USER": MYSQL_USER,
+        "HOST": MYSQL_HOST,
+        "PORT": MYSQL_PORT,
+    }
+    DATABASES = {
+        "default": {
+            **_mysql,
+            "OPTIONS": {"pool": {"min_size": 1, "max_size": 60, "timeout": 10}},
+            "TEST": {
+                "NAME": os.environ.get("ONELOOP_TEST_MYSQL_NAME", "test_oneloop"),
+                "CHARSET": "utf8mb4",
+                "COLLATION": "utf8mb4_unicode_ci",
+            },
+        },
+        # The same database through a deliberately tiny pool.
+        "tiny_pool": {
+            **_mysql,
+            "OPTIONS": {"pool": {"min_size": 1, "max_size": 2, "timeout": 0.3}},
+            "TEST": {"MIRROR": "default"},
+        },
+    }
 else:
-    raise RuntimeError(f"ONELOOP_TEST_DB must be postgresql or sqlite, not {DB!r}")
+    raise RuntimeError(
+        f"ONELOOP_TEST_DB must be postgresql, sqlite or mysql, not {DB!r}"
+    )
 
 # The default database again, through a project's own backend that subclasses
 # the oneloop ENGINE (tests/custom_backend).

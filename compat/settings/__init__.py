@@ -2,8 +2,9 @@
 
 One module per backend and ENGINE family:
 
-* ``postgresql`` / ``sqlite``: oneloop's ENGINEs.
-* ``postgresql_stock`` / ``sqlite_stock``: Django's own ENGINEs, the baseline
+* ``postgresql`` / ``mysql`` / ``sqlite``: oneloop's ENGINEs.
+* ``postgresql_stock`` / ``mysql_stock`` / ``sqlite_stock``: Django's own
+  ENGINEs, the baseline
   every oneloop result is compared with.
 
 They follow Django's ``tests/test_sqlite.py`` (the settings Django's CI uses)

@@ -12,6 +12,8 @@ share one server without dropping each other's test databases:
 * ``ONELOOP_COMPAT_PG_HOST``, ``ONELOOP_COMPAT_PG_PORT``,
   ``ONELOOP_COMPAT_PG_USER``, ``ONELOOP_COMPAT_PG_PASSWORD``: the server
   (default ``postgres@127.0.0.1:5432``, trust auth). The user needs CREATEDB.
+* ``ONELOOP_COMPAT_MYSQL_HOST``, ``…_PORT``, ``…_USER``, ``…_PASSWORD``: the
+  MariaDB/MySQL server (default ``root@127.0.0.1:3306``, no password).
 """
 
 from __future__ import annotations
@@ -54,3 +56,20 @@ def sqlite_databases(engine: str) -> dict[str, dict[str, Any]]:
     """``default`` and ``other`` as in Django's ``test_sqlite.py``: no NAME, so
     the test databases are in memory."""
     return {alias: {"ENGINE": engine} for alias in ("default", "other")}
+
+
+def mysql_databases(engine: str) -> dict[str, dict[str, Any]]:
+    """``default`` and ``other`` on the MariaDB/MySQL server
+    (``ONELOOP_COMPAT_MYSQL_HOST``/``_PORT``/``_USER``/``_PASSWORD``, default
+    ``root@127.0.0.1:3306``), in utf8mb4."""
+    common = {
+        "ENGINE": engine,
+        "HOST": os.environ.get("ONELOOP_COMPAT_MYSQL_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("ONELOOP_COMPAT_MYSQL_PORT", "3306"),
+        "USER": os.environ.get("ONELOOP_COMPAT_MYSQL_USER", "root"),
+        "PASSWORD": os.environ.get("ONELOOP_COMPAT_MYSQL_PASSWORD", ""),
+        "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_general_ci"},
+    }
+    return {
+        alias: {**common, "NAME": f"{DB_TAG}_{alias}"} for alias in ("default", "other")
+    }

@@ -12,8 +12,9 @@ Django runs it (Django's ASGI handler and ENGINEs, ``BOOKSHOP_STOCK=1``) — sen
 the same bounded load to a few pages of each, one server at a time, and prints
 requests per second side by side.
 
-Environment: ``DATABASE_URL`` / ``REDIS_URL`` switch to PostgreSQL / Redis
-(see ``bookshop/settings.py``); otherwise SQLite and local memory.
+Environment: ``DATABASE_URL`` / ``REDIS_URL`` switch to PostgreSQL or
+MySQL/MariaDB / Redis (see ``bookshop/settings.py``); otherwise SQLite and
+local memory.
 """
 
 from __future__ import annotations

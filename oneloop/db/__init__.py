@@ -6,10 +6,12 @@ __all__ = ["aclose_pools"]
 
 
 async def aclose_pools() -> None:
-    """Close the PostgreSQL connection pools of the running loop (ASGI
-    lifespan shutdown calls it; ``asyncio.run`` shutdown does it anyway)."""
-    try:
-        from oneloop.db.backends.postgresql.base import aclose_pools as close_pg
-    except ImportError:  # psycopg is not installed: no pools to close
-        return
-    await close_pg()
+    """Close the database connection pools of the running loop.
+
+    oneloop's ASGI handler calls it at lifespan shutdown; pools also close by
+    themselves when ``asyncio.run()`` (or ``asyncio.Runner``) shuts the loop
+    down. Call it yourself if you run and close a loop by hand.
+    """
+    from oneloop.db.backends._pools import aclose_pools as close_pools
+
+    await close_pools()

@@ -4,6 +4,8 @@ and a query that waits in the database on either backend."""
 import asyncio
 import contextlib
 import threading
+import time
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -11,6 +13,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.db.backends.signals import connection_created
 
+import oneloop
 from tests import sleeping_sql
 
 
@@ -48,9 +51,26 @@ def query_threads():
 @pytest.fixture
 def driver_threads(monkeypatch):
     """Records the thread of every statement the database driver executes:
-    psycopg's async cursor on PostgreSQL; on SQLite, sqlite3's trace
-    callback, which runs in the thread executing the statement."""
+    psycopg's async cursor on PostgreSQL; on MySQL, every call the ENGINE's
+    facade awaits on asyncmy; on SQLite, sqlite3's trace callback, which
+    runs in the thread executing the statement."""
     threads: list[int] = []
+
+    if connection.vendor == "mysql":
+        from oneloop.db.backends.mysql._facade import ConnectionFacade
+
+        io = ConnectionFacade.io
+
+        def recording_io(self, awaitable):
+            async def awaited():
+                threads.append(threading.get_ident())
+                return await awaitable
+
+            return io(self, awaited())
+
+        monkeypatch.setattr(ConnectionFacade, "io", recording_io)
+        yield threads
+        return
 
     if connection.vendor == "postgresql":
         execute = psycopg.AsyncCursor.execute
@@ -175,3 +195,16 @@ async def pg_proxy():
         for handler in list(proxy.handlers):
             handler.cancel()
         await asyncio.gather(*proxy.handlers, return_exceptions=True)
+
+
+async def cancel_mid_query(work: Callable[[], None], started: asyncio.Event) -> float:
+    """Run ``work`` in a bridge, cancel it 0.2 s after it sets ``started``
+    (just before its long query), and return when it was cancelled."""
+    task = asyncio.create_task(oneloop.run_sync(work))
+    await started.wait()
+    await asyncio.sleep(0.2)
+    cancelled_at = time.perf_counter()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return cancelled_at

@@ -12,6 +12,7 @@ import pytest
 from django.db import connection, transaction
 
 import oneloop
+from tests.db.conftest import cancel_mid_query
 from tests.testapp.models import Book
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,8 +33,8 @@ def assert_on_the_loop_thread(query_threads, driver_threads, new_threads) -> Non
     assert query_threads.threads, "no query was recorded"
     assert set(query_threads.threads) == {loop_thread}
     assert driver_threads, "no driver call was recorded"
-    if connection.vendor == "postgresql":
-        # psycopg's async driver is awaited on the loop itself.
+    if connection.vendor in ("postgresql", "mysql"):
+        # The async driver (psycopg, asyncmy) is awaited on the loop itself.
         assert set(driver_threads) == {loop_thread}
     else:
         # sqlite3 has no async API: each connection's own thread runs its
@@ -213,13 +214,7 @@ async def test_cancelled_query_stops_on_server_and_rolls_back():
                 cursor.execute("SELECT pg_sleep(5)")
 
     started_loop = asyncio.get_running_loop()
-    task = asyncio.create_task(oneloop.run_sync(long_query))
-    await started.wait()
-    await asyncio.sleep(0.2)
-    cancelled_at = time.perf_counter()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    cancelled_at = await cancel_mid_query(long_query, started)
     await asyncio.sleep(0)  # let the finished task give its connection back
     deadline = cancelled_at + 1.0
     while True:

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from django.conf import settings
 from django.core.checks import run_checks
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import OperationalError, connection, connections
@@ -24,7 +25,9 @@ async def test_await_outside_a_bridge_says_what_to_do():
     assert "run_sync" in str(info.value)
 
 
-@pytest.mark.postgresql
+@pytest.mark.skipif(
+    settings.DB == "sqlite", reason="the SQLite ENGINE has no pool to exhaust"
+)
 @pytest.mark.django_db(transaction=True, databases=["default", "tiny_pool"])
 async def test_pool_exhaustion_names_alias_size_and_timeout():
     holding: asyncio.Queue[None] = asyncio.Queue()
@@ -81,3 +84,18 @@ def test_stock_engine_is_a_warning():
     with override_settings(DATABASES={"default": stock}):
         warnings = [e for e in run_checks() if e.id == "oneloop.W001"]
     assert warnings and "blocks the event loop" in warnings[0].msg
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+@pytest.mark.parametrize(
+    "engine",
+    [
+        "oneloop.db.backends.postgresql",
+        "oneloop.db.backends.mysql",
+        "oneloop.db.backends.sqlite3",
+    ],
+)
+def test_oneloop_engines_are_no_warning(engine):
+    db = {**connection.settings_dict, "ENGINE": engine, "OPTIONS": {}}
+    with override_settings(DATABASES={"default": db}):
+        assert not [e for e in run_checks() if e.id == "oneloop.W001"]

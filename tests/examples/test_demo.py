@@ -58,12 +58,41 @@ def test_readme_command_serves_the_demo(tmp_path: Path) -> None:
     """The README's main command as a new user runs it, ``sh examples/run.sh``
     (here inside this virtualenv, so it installs nothing): it migrates, loads
     the sample data and serves the demo on SQLite until it is stopped."""
+    _serve_with_run_sh(BOOKSHOP_SQLITE=str(tmp_path / "db.sqlite3"))
+
+
+@pytest.mark.slow
+@pytest.mark.mysql
+def test_run_sh_serves_the_demo_on_mariadb() -> None:
+    """``DATABASE_URL=mysql://… sh examples/run.sh``: the demo on MariaDB."""
+    import MySQLdb
+    from django.conf import settings
+
+    name = f"{settings.DATABASES['default']['TEST']['NAME']}_bookshop"
+    admin = MySQLdb.connect(
+        host=settings.MYSQL_HOST, port=int(settings.MYSQL_PORT), user="root"
+    )
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+    admin.cursor().execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    try:
+        _serve_with_run_sh(
+            DATABASE_URL=(
+                f"mysql://{settings.MYSQL_USER}@{settings.MYSQL_HOST}:"
+                f"{settings.MYSQL_PORT}/{name}"
+            )
+        )
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.close()
+
+
+def _serve_with_run_sh(**extra_env: str) -> None:
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(
         VIRTUAL_ENV=str(bin_dir.parent),
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
-        BOOKSHOP_SQLITE=str(tmp_path / "db.sqlite3"),
+        **extra_env,
     )
     command = ["sh", "examples/run.sh", "--port", str(free_port())]
     with subprocess.Popen(

@@ -18,6 +18,7 @@ the tests may break.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import os
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,26 @@ def pytest_configure(config: pytest.Config) -> None:
         "reliability: fault-injection and load tests; ONELOOP_RELIABILITY=long "
         "runs the long version",
     )
+
+
+async def restart_under_load(
+    stop: Callable[[], None],
+    start: Callable[[], None],
+    succeeded: Callable[[], int],
+    restarts: int,
+    pool_timeout: float,
+) -> None:
+    """Stop and start a database server ``restarts`` times while clients
+    run, each outage a second long; after each, some request must have
+    succeeded (``succeeded()`` counts them) once the pools could recover."""
+    for _ in range(restarts):
+        await asyncio.sleep(1.5)
+        before = succeeded()
+        await asyncio.to_thread(stop)
+        await asyncio.sleep(1.0)  # an outage, not just a blip
+        await asyncio.to_thread(start)
+        await asyncio.sleep(pool_timeout + 1)
+        assert succeeded() > before, "no request succeeded around a restart"
 
 
 def scale(short: int, long: int) -> int:
@@ -330,4 +351,94 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.kill()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclasses.dataclass
+class MariaDBServer:
+    """A MariaDB server in a temporary directory, ours to stop and start."""
+
+    directory: Path
+    port: int
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        server = need_program("mariadbd", "mariadb-server")
+        # The server refuses to run as root unless told to.
+        as_root = ["--user=root"] if os.geteuid() == 0 else []
+        with (self.directory / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    server,
+                    "--no-defaults",
+                    f"--datadir={self.directory / 'data'}",
+                    *as_root,
+                    f"--port={self.port}",
+                    "--bind-address=127.0.0.1",
+                    f"--socket={self.directory / 'mariadb.sock'}",
+                    f"--pid-file={self.directory / 'mariadb.pid'}",
+                    "--skip-log-bin",
+                    "--innodb-buffer-pool-size=16M",
+                    "--max-connections=300",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        deadline = time.monotonic() + 30
+        while not _accepts(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "the private MariaDB server did not start: "
+                    + (self.directory / "server.log").read_text()[-2000:]
+                )
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """A normal shutdown (SIGTERM): the server ends every session."""
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+            self.process = None
+
+
+def _accepts(port: int) -> bool:
+    import MySQLdb
+
+    try:
+        MySQLdb.connect(host="127.0.0.1", port=port, user="root").close()
+    except MySQLdb.OperationalError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def mariadb_server() -> Iterator[MariaDBServer]:
+    """A running throwaway MariaDB server (root without a password, 127.0.0.1
+    only), removed at the end of the module."""
+    install = need_program("mariadb-install-db", "mariadb-server")
+    directory = Path(tempfile.mkdtemp(prefix="oneloop-mariadb-"))
+    subprocess.run(
+        [
+            install,
+            "--no-defaults",
+            f"--datadir={directory / 'data'}",
+            *(["--user=root"] if os.geteuid() == 0 else []),
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        check=True,
+        timeout=120,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = MariaDBServer(directory, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
         shutil.rmtree(directory, ignore_errors=True)

@@ -1,5 +1,6 @@
 """Cancellation storm: thousands of tasks cancelled at random points, then
-an audit of the pool, the server and the rows against a ledger.
+an audit of the pool, the server and the rows against a ledger, on
+PostgreSQL and on MariaDB/MySQL.
 
 Each task runs one of five kinds of work (outside ``atomic``; ``atomic``;
 nested ``atomic``; ``atomic`` whose ``on_commit`` callback does IO; ``atomic``
@@ -26,18 +27,18 @@ import dataclasses
 import functools
 import random
 
+import MySQLdb
 import psycopg
 import pytest
 from django.db import connection, transaction
 
 import oneloop
-from oneloop.db.backends.postgresql.base import _pools
+from oneloop.db.backends._pools import _pools
 from tests.reliability.conftest import LONG, scale, server_activity
 from tests.testapp.models import Book
 
 pytestmark = [
     pytest.mark.reliability,
-    pytest.mark.postgresql,
     pytest.mark.django_db(transaction=True),
     pytest.mark.timeout(scale(180, 1800)),
 ]
@@ -58,8 +59,9 @@ class Ledger:
 
 
 def _nap(seconds: float) -> None:
+    sleep = "pg_sleep" if connection.vendor == "postgresql" else "SLEEP"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_sleep(%s)", [seconds])
+        cursor.execute(f"SELECT {sleep}(%s)", [seconds])
 
 
 def _work(i: int, ledger: Ledger) -> None:
@@ -116,10 +118,10 @@ async def _cancelled_at_random(i: int, ledger: Ledger) -> None:
 
 
 def _pool_stats() -> dict[str, int]:
-    return _pools[asyncio.get_running_loop()]["default"].pool.get_stats()
+    return _pools[asyncio.get_running_loop()]["default"].get_stats()
 
 
-async def test_cancellation_storm_leaves_nothing_behind() -> None:
+async def _storm() -> Ledger:
     ledger = Ledger()
     random.seed(9)
     for start in range(0, TASKS, AT_ONCE):
@@ -129,6 +131,12 @@ async def test_cancellation_storm_leaves_nothing_behind() -> None:
                 for i in range(start, min(start + AT_ONCE, TASKS))
             )
         )
+    return ledger
+
+
+@pytest.mark.postgresql
+async def test_cancellation_storm_leaves_nothing_behind() -> None:
+    ledger = await _storm()
 
     dsn = (
         f"host={connection.settings_dict['HOST']} "
@@ -156,6 +164,19 @@ async def test_cancellation_storm_leaves_nothing_behind() -> None:
         for n, title in await cursor.fetchall():
             rows[n].add(title.rsplit("-", 1)[1])
 
+    report = {"checked_out": checked_out, "server": activity, "pool": stats}
+    _assert_ledger(ledger, rows, report)
+    assert checked_out == 0, report
+    assert stats["requests_waiting"] == 0, report
+    assert not activity.get("idle in transaction"), report
+    assert not activity.get("active"), report
+
+
+def _assert_ledger(
+    ledger: Ledger, rows: dict[int, set[str]], report: dict[str, object]
+) -> None:
+    """Every committed transaction's rows are there, whole; no row of a
+    transaction that never reached its commit is."""
     present = set(rows)
     torn = {i: parts for i, parts in rows.items() if not {"a", "b"} <= parts}
     lost = ledger.committed - present
@@ -163,6 +184,7 @@ async def test_cancellation_storm_leaves_nothing_behind() -> None:
     audits = {i for i, parts in rows.items() if "audit" in parts}
     in_doubt = ledger.attempted - ledger.committed
     report = {
+        **report,
         "tasks": TASKS,
         "long": LONG,
         "outcomes": dict(ledger.outcomes),
@@ -172,17 +194,10 @@ async def test_cancellation_storm_leaves_nothing_behind() -> None:
         "rows_lost": len(lost),
         "uncommitted_present": len(phantom),
         "torn": len(torn),
-        "checked_out": checked_out,
-        "server": activity,
-        "pool": stats,
     }
     print("cancellation storm:", report)
     assert set(ledger.outcomes) <= {"cancelled", "completed"}, report
     assert ledger.outcomes["cancelled"] > TASKS // 2, report
-    assert checked_out == 0, report
-    assert stats["requests_waiting"] == 0, report
-    assert not activity.get("idle in transaction"), report
-    assert not activity.get("active"), report
     assert not lost, sorted(lost)[:20]
     assert not phantom, sorted(phantom)[:20]
     assert not torn, dict(list(torn.items())[:20])
@@ -190,3 +205,81 @@ async def test_cancellation_storm_leaves_nothing_behind() -> None:
     # cancellation landed during the COMMIT.
     assert not in_doubt & present, sorted(in_doubt & present)[:20]
     assert ledger.audited <= audits <= ledger.committed
+
+
+def _mysql_audit(
+    settings: dict[str, object],
+) -> tuple[dict[str, int], set[int], list[tuple]]:
+    """From a connection of its own (mysqlclient): what the server still runs
+    for the test database (sessions by command, SLEEPs, open transactions),
+    the ids of those sessions, and the storm's rows."""
+    conn = MySQLdb.connect(
+        host=settings["HOST"],
+        port=int(settings["PORT"]),
+        user=settings["USER"],
+        database=settings["NAME"],
+    )
+    try:
+        cursor = conn.cursor()
+        cursor.execute(
+            "SELECT ID, COMMAND FROM information_schema.PROCESSLIST "
+            "WHERE DB = DATABASE() AND ID <> CONNECTION_ID()"
+        )
+        sessions = cursor.fetchall()
+        server = dict(collections.Counter(command for _, command in sessions))
+        cursor.execute(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+            "WHERE INFO LIKE 'SELECT SLEEP%%'"
+        )
+        server["sleeping"] = cursor.fetchone()[0]
+        cursor.execute("SELECT COUNT(*) FROM information_schema.INNODB_TRX")
+        server["open_transactions"] = cursor.fetchone()[0]
+        cursor.execute("SELECT n, title FROM testapp_book WHERE title LIKE 'storm-%%'")
+        return server, {id_ for id_, _ in sessions}, list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
+def _pool_sessions() -> set[int]:
+    """Server session ids of the pool's connections (all idle by then)."""
+    pool = _pools.get(asyncio.get_running_loop(), {}).get("default")
+    return {aconn.thread_id() for aconn in pool._idle} if pool else set()
+
+
+@pytest.mark.mysql
+async def test_cancellation_storm_on_mysql_leaves_nothing_behind() -> None:
+    # Sessions that were there before (the test's own, earlier pools').
+    _, before, _ = await asyncio.to_thread(_mysql_audit, connection.settings_dict)
+    ledger = await _storm()
+    # Connections of cancelled tasks go back (or are killed) from their
+    # done callbacks.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while True:
+        await asyncio.sleep(0.05)
+        stats = _pool_stats()
+        server, sessions, found = await asyncio.to_thread(
+            _mysql_audit, connection.settings_dict
+        )
+        checked_out = stats["pool_size"] - stats["pool_available"]
+        busy = server.get("Query", 0) + server["sleeping"] + server["open_transactions"]
+        if (checked_out == 0 and busy == 0) or loop.time() > deadline:
+            break
+    rows: dict[int, set[str]] = collections.defaultdict(set)
+    for n, title in found:
+        rows[n].add(title.rsplit("-", 1)[1])
+    leaked = sessions - before - _pool_sessions()
+    report = {
+        "checked_out": checked_out,
+        "server": server,
+        "pool": stats,
+        "leaked_sessions": len(leaked),
+    }
+    _assert_ledger(ledger, rows, report)
+    assert checked_out == 0, report
+    assert stats["requests_waiting"] == 0, report
+    assert server["open_transactions"] == 0, report
+    assert server["sleeping"] == 0, report
+    assert not server.get("Query"), report
+    # No session was leaked: every one left is the pool's, or was there before.
+    assert not leaked, report

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import time
 
@@ -20,7 +21,13 @@ import httpx
 import psycopg
 import pytest
 
-from tests.reliability.conftest import PgCluster, prepare_database, project_env, scale
+from tests.reliability.conftest import (
+    PgCluster,
+    prepare_database,
+    project_env,
+    restart_under_load,
+    scale,
+)
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgresql, pytest.mark.slow]
 
@@ -85,14 +92,13 @@ async def test_restart_mid_load_errors_cleanly_and_recovers(
         base_url=server.url, timeout=60, limits=httpx.Limits(max_connections=CLIENTS)
     ) as http:
         clients = [asyncio.create_task(client(http)) for _ in range(CLIENTS)]
-        for _ in range(restarts):
-            await asyncio.sleep(2)
-            before = outcomes["200"]
-            await asyncio.to_thread(pg_cluster.stop, "fast")
-            await asyncio.sleep(1.0)  # an outage, not just a blip
-            await asyncio.to_thread(pg_cluster.start)
-            await asyncio.sleep(POOL_TIMEOUT + 1)
-            assert outcomes["200"] > before, "no request succeeded around a restart"
+        await restart_under_load(
+            functools.partial(pg_cluster.stop, "fast"),
+            pg_cluster.start,
+            lambda: outcomes["200"],
+            restarts,
+            POOL_TIMEOUT,
+        )
         stop.set()
         await asyncio.wait_for(asyncio.gather(*clients), 60)
 

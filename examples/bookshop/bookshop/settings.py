@@ -5,8 +5,9 @@ next to ``manage.py`` (``BOOKSHOP_SQLITE`` to move it), Django's local-memory
 cache, and an email backend that keeps sent mail in the database so the
 ``/outbox/`` page can show it.
 
-Set ``DATABASE_URL`` (``postgres://user:password@host:port/name``) to use
-PostgreSQL through oneloop's ENGINE, ``DATABASE_REPLICA_URL`` to send reads
+Set ``DATABASE_URL`` (``postgres://user:password@host:port/name``, or
+``mysql://…`` for MySQL/MariaDB) to use that database through oneloop's
+ENGINE, ``DATABASE_REPLICA_URL`` to send reads
 to a replica (default: the same server, through a second alias), and
 ``REDIS_URL`` (``redis://host:port/db``) for oneloop's Redis cache and the
 Redis channel layer.
@@ -84,29 +85,33 @@ TEMPLATES = [
 
 
 def database_from_url(url: str, application_name: str) -> dict[str, Any]:
-    """A ``DATABASES`` entry for a ``postgres://`` URL."""
+    """A ``DATABASES`` entry for a ``postgres://`` or ``mysql://`` URL."""
     parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ValueError(f"DATABASE_URL must start with postgres://, not {url!r}")
+    if parts.scheme in ("postgres", "postgresql"):
+        vendor = "postgresql"
+        options: dict[str, Any] = {"application_name": application_name}
+    elif parts.scheme in ("mysql", "mariadb"):
+        vendor = "mysql"
+        options = {"charset": "utf8mb4"}
+    else:
+        raise ValueError(
+            f"DATABASE_URL must start with postgres:// or mysql://, not {url!r}"
+        )
+    pool = {
+        "min_size": 1,
+        "max_size": int(os.environ.get("BOOKSHOP_POOL_MAX", "10")),
+        "timeout": 10,
+    }
+    if not (STOCK and vendor == "mysql"):  # Django's MySQL backend has no pool
+        options["pool"] = pool
     return {
-        "ENGINE": (
-            "django.db.backends.postgresql"
-            if STOCK
-            else "oneloop.db.backends.postgresql"
-        ),
+        "ENGINE": f"{'django' if STOCK else 'oneloop'}.db.backends.{vendor}",
         "NAME": unquote(parts.path.lstrip("/")),
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
-        "OPTIONS": {
-            "application_name": application_name,
-            "pool": {
-                "min_size": 1,
-                "max_size": int(os.environ.get("BOOKSHOP_POOL_MAX", "10")),
-                "timeout": 10,
-            },
-        },
+        "OPTIONS": options,
     }
 
 

@@ -26,9 +26,10 @@ _ASGI_THREAD_TESTS = {
 }
 
 # vendor -> reason -> test names
-SKIPS: dict[str, dict[str, set[str]]] = {"postgresql": {}, "sqlite": {}}
+SKIPS: dict[str, dict[str, set[str]]] = {"postgresql": {}, "sqlite": {}, "mysql": {}}
 EXPECTED_FAILURES: dict[str, dict[str, set[str]]] = {
     "postgresql": {_SIGNALS_ON_THE_LOOP: _ASGI_THREAD_TESTS},
+    "mysql": {_SIGNALS_ON_THE_LOOP: _ASGI_THREAD_TESTS},
     "sqlite": {
         _SIGNALS_ON_THE_LOOP: _ASGI_THREAD_TESTS,
         # An in-memory test database exists once per connection, so while a

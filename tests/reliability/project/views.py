@@ -132,7 +132,7 @@ def stats(request: HttpRequest) -> HttpResponse:
     """Process health: RSS, open file descriptors, tasks, and the stats of
     this loop's connection pool (``None`` before the first query). A sync
     view, so it runs on the server's loop in a bridge."""
-    from oneloop.db.backends.postgresql.base import _pools
+    from oneloop.db.backends._pools import _pools
 
     per_loop = _pools.get(asyncio.get_running_loop(), {})
     pool = per_loop.get("default")

@@ -16,8 +16,6 @@ import weakref
 from typing import Any
 
 import psycopg
-from django.core.exceptions import ImproperlyConfigured
-from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base as django_pg
 from django.db.backends.postgresql.psycopg_any import register_tzloader
 from psycopg.pq import Format, TransactionStatus
@@ -26,6 +24,14 @@ from psycopg_pool.pool_async import StopWorker
 
 from oneloop.bridge import await_, in_bridge, run_sync
 from oneloop.db.backends._commit import ShieldedCommit
+from oneloop.db.backends._pools import (
+    PoolLifecycle,
+    aclose_pools,
+    close_alias_pools,
+    closed_message,
+    loop_pool,
+    timeout_message,
+)
 
 from ._facade import (
     AsyncServerSideCursor,
@@ -39,15 +45,8 @@ __all__ = ["DatabaseWrapper", "aclose_pools"]
 
 logger = logging.getLogger("oneloop.db")
 
-# Pool settings used in a bridge when OPTIONS has no "pool".
-DEFAULT_POOL = {"min_size": 1, "max_size": 10, "timeout": 30.0}
-
 # Connections being handed back to their pool by BridgedPool.drop().
 _returning: set[asyncio.Task] = set()
-
-# event loop -> alias -> pool. A pool belongs to the loop it was made on.
-_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BridgedPool]]
-_pools = weakref.WeakKeyDictionary()
 
 
 class _Pool(AsyncConnectionPool):
@@ -84,7 +83,7 @@ def _on_facade(function: Any) -> Any:
     return callback
 
 
-class BridgedPool:
+class BridgedPool(PoolLifecycle):
     """A ``psycopg_pool.AsyncConnectionPool`` answering the sync pool calls
     Django's backend makes (``open``, ``getconn``, ``putconn``, ``close``)."""
 
@@ -115,10 +114,6 @@ class BridgedPool:
             name=f"oneloop-{wrapper.alias}",
             **options,
         )
-        self._opening: asyncio.Future[None] | None = None
-        # Closed when the loop shuts down (asyncio.run / Runner close every
-        # async generator they know): asyncio has no other "loop closing" hook.
-        self._keeper = self._close_at_shutdown()
 
     def _configure_with(self, configure: Any) -> Any:
         configure_facade = _on_facade(configure)
@@ -129,12 +124,6 @@ class BridgedPool:
 
         return configure_connection
 
-    async def _close_at_shutdown(self) -> Any:
-        try:
-            yield
-        finally:
-            await self.aclose()
-
     async def aclose(self) -> None:
         """Close the pool and every connection it made, even when the loop's
         shutdown already cancelled the pool's own worker tasks."""
@@ -143,21 +132,8 @@ class BridgedPool:
         except BaseException:  # its workers were cancelled: close by hand
             self.discard()
 
-    def open(self) -> None:
-        if self._opening is None:
-            self._opening = asyncio.ensure_future(self._open())
-        if not self._opening.done():
-            # Every first caller waits for the same opening.
-            await_(asyncio.shield(self._opening))
-        if self._opening.exception() is not None:
-            failed, self._opening = self._opening, None  # the next call retries
-            failed.result()
-
-    async def _open(self) -> None:
-        # Wait for min_size connections now: a pool still connecting in the
-        # background when the loop shuts down would delay the shutdown.
+    async def _fill(self) -> None:
         await self.pool.open(wait=True, timeout=self.timeout)
-        await self._keeper.asend(None)
 
     def __getattr__(self, name: str) -> Any:
         # What code that inspects Django's pool reads (get_stats(), name, the
@@ -171,19 +147,10 @@ class BridgedPool:
             aconn = await_(self.pool.getconn())
         except PoolTimeout as exc:
             raise PoolTimeout(
-                f"No connection for database alias {self.alias!r} within "
-                f"{self.timeout} s: all {self.max_size} connections of its pool "
-                "are in use. Raise OPTIONS['pool']['max_size'] (and the "
-                "server's max_connections), raise OPTIONS['pool']['timeout'], "
-                "or do less work at once."
+                timeout_message(self.alias, self.timeout, self.max_size)
             ) from exc
         except PoolClosed as exc:
-            raise PoolClosed(
-                f"The connection pool of database alias {self.alias!r} is "
-                "closed (the event loop that owned it shut down, or "
-                "close_pool() was called). A new pool is made on the next "
-                "connection from a running loop."
-            ) from exc
+            raise PoolClosed(closed_message(self.alias)) from exc
         return ConnectionFacade(aconn, self)
 
     def putconn(self, facade: ConnectionFacade) -> None:
@@ -219,18 +186,6 @@ class BridgedPool:
                 aconn.pgconn.finish()
 
 
-async def aclose_pools() -> None:
-    """Close the connection pools of the running loop.
-
-    oneloop's ASGI handler calls it at lifespan shutdown; pools also close by
-    themselves when ``asyncio.run()`` (or ``asyncio.Runner``) shuts the loop
-    down. Call it yourself if you run and close a loop by hand.
-    """
-    per_loop = _pools.pop(asyncio.get_running_loop(), {})
-    for pool in per_loop.values():
-        await pool.aclose()
-
-
 class _Driver:
     """psycopg as Django's backend reaches it (``DatabaseWrapper.Database``).
     Inside a bridge, ``connect()`` (which Django calls for an alias without a
@@ -261,24 +216,7 @@ class DatabaseWrapper(ShieldedCommit, django_pg.DatabaseWrapper):
         ``None`` (a connection of its own) for ``OPTIONS["pool"] = False``."""
         if not in_bridge():
             return super().pool
-        options = self.settings_dict["OPTIONS"].get("pool")
-        if options is False or self.alias == NO_DB_ALIAS:
-            return None
-        loop = asyncio.get_running_loop()
-        per_loop = _pools.get(loop)
-        if per_loop is None:
-            per_loop = _pools[loop] = {}
-        pool = per_loop.get(self.alias)
-        if pool is None:
-            if options is not None and self.settings_dict.get("CONN_MAX_AGE"):
-                # Django's own refusal, for the same reason.
-                raise ImproperlyConfigured(
-                    "Pooling doesn't support persistent connections."
-                )
-            if not isinstance(options, dict):
-                options = DEFAULT_POOL
-            pool = per_loop[self.alias] = BridgedPool(self, options)
-        return pool
+        return loop_pool(self, lambda options: BridgedPool(self, options))
 
     def _close(self) -> None:
         # Decided by the connection held, not by where close() is called: a
@@ -315,15 +253,7 @@ class DatabaseWrapper(ShieldedCommit, django_pg.DatabaseWrapper):
         stock = self._connection_pools.pop(self.alias, None)
         if stock is not None:
             stock.close()
-        here = asyncio.get_running_loop() if in_bridge() else None
-        for loop, per_loop in list(_pools.items()):
-            pool = per_loop.pop(self.alias, None)
-            if pool is None:
-                continue
-            if loop is here:
-                pool.close()
-            else:  # another loop, possibly stopped: end its sessions now
-                pool.discard()
+        close_alias_pools(self.alias)
 
     def create_cursor(self, name: str | None = None) -> Any:
         if not isinstance(self.connection, ConnectionFacade):

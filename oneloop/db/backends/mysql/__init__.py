@@ -1,0 +1,1 @@
+"""``ENGINE: "oneloop.db.backends.mysql"`` (MySQL and MariaDB)."""

@@ -1,0 +1,309 @@
+"""A sync, MySQLdb-like DB-API face on asyncmy's async connection.
+
+Django's MySQL backend calls ``connection.cursor()``, ``cursor.execute()``,
+``connection.autocommit(True)`` … synchronously and expects what mysqlclient
+(``MySQLdb``) gives: its exception classes, its conversions. Inside a bridge
+these objects answer those calls by awaiting asyncmy through ``await_``, one
+line each, and translate what differs:
+
+* errors: asyncmy's exceptions become the ``MySQLdb`` classes mysqlclient
+  raises for the same error number, so Django's ``wrap_database_errors`` and
+  its ``CursorWrapper`` turn them into Django's ``IntegrityError``,
+  ``OperationalError``, ``DataError`` … exactly as on the sync path;
+* conversions: asyncmy's decoders (PyMySQL's) with ``TIME`` read as a
+  ``datetime.time``, as Django's backend configures mysqlclient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+import MySQLdb
+from asyncmy import errors as driver_errors
+from asyncmy.connection import Connection
+from asyncmy.constants import CR, ER, FIELD_TYPE
+from asyncmy.converters import conversions
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends import utils as backend_utils
+
+from oneloop.bridge import await_
+
+T = TypeVar("T")
+
+# What Django's backend sets mysqlclient's ``conv`` to, in asyncmy's terms.
+DJANGO_CONVERSIONS = {**conversions, FIELD_TYPE.TIME: backend_utils.typecast_time}
+
+# mysqlclient's own choice of exception class per error number (its
+# ``_mysql_Exception``); any other number is an OperationalError (1000 and
+# up) or an InternalError (below 1000), and 0 an InterfaceError.
+_CLASS_OF_ERRNO: dict[int, type[MySQLdb.Error]] = {
+    **dict.fromkeys(
+        (
+            CR.CR_COMMANDS_OUT_OF_SYNC,
+            ER.DB_CREATE_EXISTS,
+            ER.SYNTAX_ERROR,
+            ER.PARSE_ERROR,
+            ER.NO_SUCH_TABLE,
+            ER.WRONG_DB_NAME,
+            ER.WRONG_TABLE_NAME,
+            ER.FIELD_SPECIFIED_TWICE,
+            ER.INVALID_GROUP_FUNC_USE,
+            ER.UNSUPPORTED_EXTENSION,
+            ER.TABLE_MUST_HAVE_COLUMNS,
+            ER.CANT_DO_THIS_DURING_AN_TRANSACTION,
+        ),
+        MySQLdb.ProgrammingError,
+    ),
+    **dict.fromkeys(
+        (
+            ER.WARN_DATA_TRUNCATED,
+            ER.WARN_NULL_TO_NOTNULL,
+            ER.WARN_DATA_OUT_OF_RANGE,
+            ER.NO_DEFAULT,
+            ER.PRIMARY_CANT_HAVE_NULL,
+            ER.DATA_TOO_LONG,
+            ER.DATETIME_FUNCTION_OVERFLOW,
+        ),
+        MySQLdb.DataError,
+    ),
+    **dict.fromkeys(
+        (
+            ER.DUP_ENTRY,
+            ER.DUP_UNIQUE,
+            ER.NO_REFERENCED_ROW,
+            ER.NO_REFERENCED_ROW_2,
+            ER.ROW_IS_REFERENCED,
+            ER.ROW_IS_REFERENCED_2,
+            ER.CANNOT_ADD_FOREIGN,
+            ER.NO_DEFAULT_FOR_FIELD,
+            ER.BAD_NULL_ERROR,
+        ),
+        MySQLdb.IntegrityError,
+    ),
+    **dict.fromkeys(
+        (
+            ER.WARNING_NOT_COMPLETE_ROLLBACK,
+            ER.NOT_SUPPORTED_YET,
+            ER.FEATURE_DISABLED,
+            ER.UNKNOWN_STORAGE_ENGINE,
+        ),
+        MySQLdb.NotSupportedError,
+    ),
+}
+
+# Connection attempts that failed for a reason the settings can fix.
+_CONNECT_FIXES = {
+    ER.ACCESS_DENIED_ERROR: "check its USER and PASSWORD",
+    ER.DBACCESS_DENIED_ERROR: "check its USER, or grant that user the database",
+    ER.BAD_DB_ERROR: "create the database, or correct its NAME",
+    CR.CR_CONN_HOST_ERROR: "start the server, or correct its HOST and PORT",
+    CR.CR_CONNECTION_ERROR: "start the server, or correct its HOST (socket)",
+    CR.CR_UNKNOWN_HOST: "correct its HOST",
+}
+
+
+def translate(exc: driver_errors.MySQLError) -> MySQLdb.MySQLError:
+    """The ``MySQLdb`` exception mysqlclient raises for ``exc``."""
+    errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    if errno:
+        cls = _CLASS_OF_ERRNO.get(errno) or (
+            MySQLdb.OperationalError if errno >= 1000 else MySQLdb.InternalError
+        )
+    else:  # raised by the driver itself: the class of the same name
+        cls = getattr(MySQLdb, type(exc).__name__, MySQLdb.Error)
+    return cls(*exc.args)
+
+
+def connect_kwargs(alias: str, params: dict[str, Any]) -> dict[str, Any]:
+    """asyncmy's ``Connection`` arguments for Django's mysqlclient ``params``.
+
+    Django's ``conv`` (mysqlclient's converters) becomes its asyncmy
+    equivalent; ``db``/``passwd`` are mysqlclient's old names. An option
+    asyncmy does not have is an error naming it, not a silent difference.
+    """
+    kwargs = {**params, "conv": DJANGO_CONVERSIONS}
+    for old, new in (("db", "database"), ("passwd", "password")):
+        if old in kwargs:
+            kwargs[new] = kwargs.pop(old)
+    unknown = sorted(set(kwargs) - _ASYNCMY_ARGUMENTS)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"DATABASES[{alias!r}]['OPTIONS'] has {', '.join(map(repr, unknown))}, "
+            "which the MySQL ENGINE's async driver (asyncmy) does not know. "
+            "Remove it, or use one of: "
+            f"{', '.join(sorted(_ASYNCMY_ARGUMENTS - {'conv'}))}."
+        )
+    return kwargs
+
+
+_ASYNCMY_ARGUMENTS = set(inspect.signature(Connection.__init__).parameters) - {
+    "self",
+    "cursor_cls",
+    "password_creator",
+    "query_callback",
+}
+
+
+async def connect(alias: str, kwargs: dict[str, Any]) -> Connection:
+    """A new asyncmy connection; an error that the settings can fix says
+    which alias and what to change. A cancelled attempt leaves no socket."""
+    aconn = Connection(**kwargs)
+    try:
+        await aconn.connect()
+    except driver_errors.MySQLError as exc:
+        aconn.close()
+        error = translate(exc)
+        fix = _CONNECT_FIXES.get(error.args[0] if error.args else None)
+        if fix is None:
+            raise error from exc
+        where = f"{kwargs.get('host') or kwargs.get('unix_socket')}"
+        if kwargs.get("port"):
+            where += f":{kwargs['port']}"
+        raise type(error)(
+            error.args[0],
+            f"{error.args[1]} (database alias {alias!r}, server {where}, user "
+            f"{kwargs.get('user')!r}, database {kwargs.get('database')!r}): "
+            f"{fix} in DATABASES[{alias!r}].",
+        ) from exc
+    except BaseException:
+        aconn.close()
+        raise
+    return aconn
+
+
+class ConnectionFacade:
+    """What Django's backend holds as ``self.connection`` inside a bridge.
+
+    Calls are serialized by a lock: child tasks inside ``atomic`` share their
+    parent's connection, and a MySQL connection runs one command at a time.
+    ``cancelled`` records that a call was cancelled mid-flight: the server
+    may still be running it and the stream is out of step, so the pool never
+    reuses such a connection (it kills its server session instead).
+    """
+
+    __slots__ = ("_aconn", "_lock", "_pool", "cancelled")
+
+    def __init__(self, aconn: Connection, pool: Any) -> None:
+        self._aconn = aconn
+        self._pool = pool
+        self._lock = asyncio.Lock()
+        self.cancelled = False
+
+    @property
+    def async_connection(self) -> Connection:
+        """The asyncmy ``Connection`` underneath."""
+        return self._aconn
+
+    def io(self, awaitable: Coroutine[Any, Any, T]) -> T:
+        """Await one driver call, with mysqlclient's exceptions."""
+        try:
+            return await_(self._serialized(awaitable))
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        except driver_errors.MySQLError as exc:
+            raise translate(exc) from exc
+        finally:
+            # A call cancelled before it started was never awaited: close it
+            # (a no-op for one that ran).
+            awaitable.close()
+
+    async def _serialized(self, awaitable: Coroutine[Any, Any, T]) -> T:
+        async with self._lock:
+            return await awaitable
+
+    def cursor(self) -> CursorFacade:
+        return CursorFacade(self._aconn.cursor(), self)
+
+    def commit(self) -> None:
+        self.io(self._aconn.commit())
+
+    def rollback(self) -> None:
+        self.io(self._aconn.rollback())
+
+    def autocommit(self, on: bool) -> None:
+        self.io(self._aconn.autocommit(on))
+
+    def get_autocommit(self) -> bool:
+        return self._aconn.get_autocommit()
+
+    def ping(self) -> None:
+        self.io(self._aconn.ping(reconnect=False))
+
+    def close(self) -> None:
+        self.io(self._aconn.ensure_closed())
+
+    def discard(self) -> None:
+        """Close the socket without a round trip (no loop left to wait on)."""
+        self._aconn.close()
+
+    def thread_id(self) -> int:
+        return self._aconn.thread_id()
+
+    def escape(self, value: Any, mapping: Any = None) -> str:
+        return self._aconn.escape(value, mapping)
+
+    @property
+    def encoders(self) -> dict[type, Any]:
+        return self._aconn._encoders
+
+    @property
+    def open(self) -> bool:
+        return self._aconn.connected
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self._aconn.get_transaction_status())
+
+    def __repr__(self) -> str:
+        return f"<oneloop ConnectionFacade of {self._aconn!r}>"
+
+
+class CursorFacade:
+    """An asyncmy cursor answering Django's sync (MySQLdb) cursor calls."""
+
+    __slots__ = ("_conn", "_cur")
+
+    def __init__(self, cursor: Any, connection: ConnectionFacade) -> None:
+        self._cur = cursor
+        self._conn = connection
+
+    def execute(self, query: str, args: Any = None) -> int:
+        return self._conn.io(self._cur.execute(query, args))
+
+    def executemany(self, query: str, args: Any) -> int:
+        return self._conn.io(self._cur.executemany(query, args))
+
+    def callproc(self, procname: str, args: Any = ()) -> Any:
+        return self._conn.io(self._cur.callproc(procname, args))
+
+    def nextset(self) -> bool | None:
+        return self._conn.io(self._cur.nextset())
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._conn.io(self._cur.fetchone())
+
+    def fetchmany(self, size: int | None = None) -> list[tuple[Any, ...]]:
+        return self._conn.io(self._cur.fetchmany(size))
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._conn.io(self._cur.fetchall())
+
+    def close(self) -> None:
+        self._conn.io(self._cur.close())
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.fetchone, None)
+
+    def __enter__(self) -> CursorFacade:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # rowcount, lastrowid, description, _executed …
+        return getattr(self._cur, name)

@@ -1,0 +1,1 @@
+"""``ENGINE: "tests.custom_backend.mysql"``."""
