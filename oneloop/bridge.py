@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, ParamSpec, TypeVar, overload
 
 from django.core.exceptions import SynchronousOnlyOperation
-from greenlet import getcurrent, greenlet
+from greenlet import GreenletExit, getcurrent, greenlet
 
 __all__ = [
     "MissingBridge",
@@ -99,6 +99,11 @@ def _worker_main(job: tuple[Callable[..., Any], tuple, dict] | None) -> None:
         fn, args, kwargs = job
         try:
             outcome = _Outcome(fn(*args, **kwargs), None)
+        except GreenletExit:
+            # Collected while suspended at an await_() (its run_sync is gone):
+            # end here. Handing an outcome on would switch it into whichever
+            # greenlet the collection happened in, and keep this one alive.
+            raise
         except BaseException as exc:  # handed to the caller, which re-raises it
             outcome = _Outcome(None, exc)
         del fn, args, kwargs, job

@@ -2,14 +2,23 @@
 
 import asyncio
 import contextvars
+import gc
 import threading
 import time
+import weakref
 
 import pytest
 from django.test import override_settings
+from greenlet import getcurrent
 
 from oneloop import MissingBridge, await_, gather, offload, run_sync
-from oneloop.bridge import current_scope, in_bridge, sync_to_async
+from oneloop.bridge import (
+    TaskScope,
+    _Worker,
+    current_scope,
+    in_bridge,
+    sync_to_async,
+)
 
 var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
 
@@ -253,3 +262,34 @@ async def test_cancellation_held_to_the_end_of_the_bridge_is_raised():
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+def test_a_bridge_collected_while_suspended_ends_and_is_freed():
+    """A bridge greenlet whose ``run_sync`` is gone while it waits at an
+    ``await_()`` is collected: it unwinds (its ``finally`` runs) and ends,
+    without handing an outcome to the greenlet the collection happened in."""
+    scope = TaskScope(None, None)
+    suspended = _Worker(scope)
+    unwound = []
+
+    def wait_forever() -> None:
+        try:
+            # What await_() does: hand the loop something to wait for.
+            getcurrent().parent.switch("waiting")
+        finally:
+            unwound.append(True)
+
+    assert suspended.switch((wait_forever, (), {})) == "waiting"
+    ref = weakref.ref(suspended)
+
+    def collect() -> str:
+        nonlocal suspended
+        del suspended
+        gc.collect()
+        return "collected"
+
+    outcome = _Worker(scope).switch((collect, (), {}))
+    gc.collect()
+    assert (outcome.value, outcome.exception) == ("collected", None)
+    assert unwound == [True]
+    assert ref() is None
