@@ -21,15 +21,15 @@ the replies received (a socket still waiting at the end is counted apart:
 with stock Channels most of 1,000 never get one). Then memory per open
 socket: the server's RSS growth with that many idle sockets, per socket.
 Needs the test extra (the servers are started as the test suite starts
-them). Results go to ``bench/results/channels-<date>.json`` and are printed;
-compare systems only within one run.
+them). Results go to ``bench/results/channels-<date>.json`` and into the
+table of docs/benchmarks.md (``bench.publish``); compare systems only within
+one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import os
 import statistics
@@ -154,6 +154,9 @@ def main() -> None:
     parser.add_argument("--query-ms", type=float, default=50)
     parser.add_argument("--no-save", action="store_true", help="print only")
     options = parser.parse_args()
+    from bench import publish
+
+    machine = publish.begin()
     counts = [int(n) for n in options.sockets.split(",")]
     # The PostgreSQL server's address, as the test suite reads it.
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
@@ -203,14 +206,12 @@ def main() -> None:
     finally:
         drop_database(DATABASE)
     if not options.no_save:
-        out = ROOT / "bench" / "results" / f"channels-{datetime.date.today()}.json"
         params = {
             "seconds": options.seconds,
             "query_ms": options.query_ms,
             "pool_max": POOL_MAX,
         }
-        out.write_text(json.dumps({"params": params, "rows": rows}, indent=2) + "\n")
-        print(f"results: {out.relative_to(ROOT)}")
+        publish.publish("channels", {"params": params, "rows": rows}, machine)
 
 
 if __name__ == "__main__":

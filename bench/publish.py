@@ -5,11 +5,11 @@ writes ``DIR/benchmarks.md`` and ``DIR/img/bench-*.png|svg`` from a suite
 results file; for a full run, whose report goes to ``docs/``, it also
 rewrites the generated blocks of ``docs/evidence.md`` (§5, duplication,
 measured on the source at that moment) and re-renders the tables of the
-three small comparisons (:func:`refresh`) from the newest results file of
-each.
+small comparisons (:func:`refresh`) from the newest results file of each.
 
 The comparison scripts (``python -m bench.asgi_compare``, ``python
-bench/cache_compare.py``, ``python bench/mail_compare.py``) take their
+bench/cache_compare.py``, ``python bench/mail_compare.py``, ``python -m
+bench.channels_compare``) take their
 machine metadata with :func:`begin` and end with :func:`publish`, which
 saves ``bench/results/<kind>-<date>.json`` and renders its table into its
 page, between ``<!-- bench:<kind>:start -->`` and ``<!-- bench:<kind>:end
@@ -28,7 +28,12 @@ from bench.render import benchmarks, comparisons, evidence, headline, plots
 from bench.servers import ROOT
 
 DOCS_DIR = os.path.join(ROOT, "docs")
-PAGES = {"asgi": "asgi.md", "cache": "cache.md", "mail": "mail.md"}
+PAGES = {
+    "asgi": "asgi.md",
+    "cache": "cache.md",
+    "mail": "mail.md",
+    "channels": "benchmarks.md",
+}
 """Which page of docs/ shows each comparison."""
 
 
@@ -162,10 +167,10 @@ def report(path: str, out_dir: str) -> str:
     os.makedirs(out_dir, exist_ok=True)
     images = _save_figures(results, os.path.join(out_dir, "img"))
     lines = benchmarks.page(results, name, os.path.relpath(path, out_dir), images)
+    with open(os.path.join(out_dir, "benchmarks.md"), "w", encoding="utf-8") as out:
+        out.write("\n".join(lines))
     if os.path.abspath(out_dir) == os.path.abspath(DOCS_DIR):
         evidence_md = os.path.join(DOCS_DIR, "evidence.md")
         update_evidence(evidence_md, results, name, measure_source())
-        refresh()
-    with open(os.path.join(out_dir, "benchmarks.md"), "w", encoding="utf-8") as out:
-        out.write("\n".join(lines))
+        refresh()  # benchmarks.md's Channels block among them
     return out_dir

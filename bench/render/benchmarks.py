@@ -391,6 +391,19 @@ def not_run(results: dict) -> list[str]:
     return lines
 
 
+CHANNELS = [
+    "## WebSockets (Channels)",
+    "",
+    "A separate run, `python -m bench.channels_compare`, renders its table here.",
+    "",
+    "<!-- bench:channels:start -->",
+    "Not measured yet: run `python -m bench.channels_compare`.",
+    "<!-- bench:channels:end -->",
+    "",
+]
+"""The block of the Channels comparison (``bench.publish.comparison``)."""
+
+
 def page(results: dict, name: str, link: str, images: set[str]) -> list[str]:
     """The whole of benchmarks.md for the results file ``name`` (linked as
     ``link`` from the page); ``images``: the scenarios that have a figure."""
@@ -407,4 +420,5 @@ def page(results: dict, name: str, link: str, images: set[str]) -> list[str]:
         *p7(results),
         *twins(results),
         *not_run(results),
+        *CHANNELS,
     ]

@@ -1,8 +1,9 @@
-"""The tables of the three small comparisons, in docs/asgi.md, cache.md
-and mail.md.
+"""The tables of the small comparisons, in docs/asgi.md, cache.md, mail.md
+and (Channels) benchmarks.md.
 
-``python -m bench.asgi_compare``, ``python bench/cache_compare.py`` and
-``python bench/mail_compare.py`` each write ``bench/results/<kind>-<date>.json``
+``python -m bench.asgi_compare``, ``python bench/cache_compare.py``,
+``python bench/mail_compare.py`` and ``python -m bench.channels_compare``
+each write ``bench/results/<kind>-<date>.json``
 (their figures, their parameters and the suite's machine metadata); these
 renderers turn one such file into the lines of its page's generated block.
 """
@@ -17,6 +18,7 @@ COMMANDS = {
     "asgi": "python -m bench.asgi_compare",
     "cache": "python bench/cache_compare.py",
     "mail": "python bench/mail_compare.py",
+    "channels": "python -m bench.channels_compare",
 }
 """The command that makes each comparison's results file."""
 
@@ -50,6 +52,7 @@ VERSIONS = {
     "asgi": ("django", "uvicorn", "uvloop", "gunicorn", "psycopg"),
     "cache": ("django", "asgiref", "uvloop"),
     "mail": ("django", "asgiref", "uvloop"),
+    "channels": ("django", "uvicorn", "uvloop", "psycopg"),
 }
 
 
@@ -212,5 +215,43 @@ def render_mail(results: dict[str, Any], name: str) -> list[str]:
     return lines
 
 
-RENDER = {"asgi": render_asgi, "cache": render_cache, "mail": render_mail}
+def render_channels(results: dict[str, Any], name: str) -> list[str]:
+    """benchmarks.md: WebSocket consumers, oneloop vs stock Channels."""
+    p = results["params"]
+    lines = _source(results, name, "channels")
+    lines += [
+        f"One uvicorn worker serving the Channels test project "
+        f"(`AuthMiddlewareStack`, pool `max_size` {p['pool_max']}). Each "
+        f"socket sends a message, waits for the reply and sends the next for "
+        f"{p['seconds']:g} s; every message runs one {p['query_ms']:g} ms query "
+        "(`pg_sleep`). *Unanswered*: sockets still waiting for a reply at the "
+        "end. *KiB/socket*: the server's RSS growth per open, idle socket.",
+        "",
+    ]
+    rows = results["rows"]
+    oneloop = {r["sockets"]: r for r in rows if r["system"] == "oneloop-sync"}
+    cells = []
+    for r in rows:
+        mine = oneloop.get(r["sockets"])
+        cells.append([
+            r["sockets"], r["label"], number(r["messages_per_s"], 1),
+            number(r["p50_ms"]), number(r["p99_ms"]), r["unanswered"],
+            number(r["kib_per_socket"], 1),
+            "" if r["system"] == "oneloop-sync" or mine is None
+            else ratio(mine["messages_per_s"], r["messages_per_s"]),
+        ])  # fmt: skip
+    lines += table(
+        ["sockets", "system", "messages/s", "p50 ms", "p99 ms", "unanswered",
+         "KiB/socket", "oneloop msg/s ÷ this"],
+        cells,
+    )  # fmt: skip
+    return lines
+
+
+RENDER = {
+    "asgi": render_asgi,
+    "cache": render_cache,
+    "mail": render_mail,
+    "channels": render_channels,
+}
 """Each comparison's renderer: ``RENDER[kind](results, file name)``."""

@@ -458,8 +458,9 @@ def test_benchmarks_page_puts_each_section_in_order() -> None:
         "## P2 IO-bound throughput (one 50 ms query per request)",
         "## P6 fan-out (5 independent 50 ms queries per request)",
         "## P3 sync deployment cost", "## P7 one sync↔async crossing",
-        "## Systems that did not run",
+        "## Systems that did not run", "## WebSockets (Channels)",
     ]  # fmt: skip
+    assert "<!-- bench:channels:start -->" in text
     assert "[`quick-x.json`](../quick-x.json) — a **quick** run" in text
     assert "| oneloop-sync | 1 | 100 | 800 | 100.0 | 140.0 | 1200 | 0 | 3.20x |" in text
     assert "![P2](img/bench-p2.png)" in text and "bench-p6.png" not in text
@@ -478,3 +479,22 @@ def test_report_writes_the_page_and_its_figures_into_the_out_dir(tmp_path) -> No
         assert f"bench-{name}.png" in images and f"bench-{name}.svg" in images
         assert f"(img/bench-{name}.png)" in page
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", path.name]
+
+
+def test_channels_table_gives_oneloop_against_each_stock_consumer() -> None:
+    def row(system: str, sockets: int, rate: float, unanswered: int = 0) -> dict:
+        return {"system": system, "label": system, "sockets": sockets,
+                "messages_per_s": rate, "p50_ms": 55.0, "p99_ms": 80.0,
+                "unanswered": unanswered, "kib_per_socket": 12.34}  # fmt: skip
+
+    results = {
+        "machine": _suite_results()["machine"],
+        "params": {"seconds": 10, "query_ms": 50, "pool_max": 50},
+        "rows": [row("oneloop-sync", 100, 900.0), row("stock-sync", 100, 18.0),
+                 row("stock-async", 100, 300.0, unanswered=3)],
+    }  # fmt: skip
+    text = "\n".join(comparisons.render_channels(results, "channels-x.json"))
+    assert "[`channels-x.json`](../bench/results/channels-x.json)" in text
+    assert "| 100 | oneloop-sync | 900.0 | 55 | 80 | 0 | 12.3 |  |" in text
+    assert "| 100 | stock-sync | 18.0 | 55 | 80 | 0 | 12.3 | 50.00x |" in text
+    assert "| 100 | stock-async | 300.0 | 55 | 80 | 3 | 12.3 | 3.00x |" in text
