@@ -11,6 +11,7 @@ whose keys are removed afterwards; ``other_server`` daphne and granian.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import os
@@ -52,6 +53,19 @@ class Server:
 
     def log(self) -> str:
         return self.output.read_text(errors="replace")
+
+    async def logged(self, text: str) -> bool:
+        """Whether ``text`` appears in the server's output within 10 s: a
+        server may log an error after it has closed the socket (granian
+        does), from another process, so the client can see the close first."""
+        try:
+            async with asyncio.timeout(10):
+                # Another process writes the file: nothing to wait on but it.
+                while text not in self.log():  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            return False
+        return True
 
 
 @pytest.fixture(scope="session")

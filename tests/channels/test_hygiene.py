@@ -111,7 +111,7 @@ async def test_consumer_that_raises_closes_only_its_own_socket(server):
         replies = await asyncio.gather(*(ask(s, {"sleep": 0.05}) for s in others))
     assert all(r["on_loop_thread"] for r in replies)
     assert count_rows(server, title) == 0
-    assert f"consumer failed on {title!r}" in server.log()
+    assert await server.logged(f"consumer failed on {title!r}")
     await no_connection_held(server)
 
 

@@ -47,4 +47,4 @@ async def test_consumer_that_raises_closes_its_socket(other_server, request):
     name = request.node.callspec.params["other_server"]
     assert closed.value.rcvd.code == ERROR_CLOSE_CODES[name]
     assert count_rows(other_server, title) == 0
-    assert f"consumer failed on {title!r}" in other_server.log()
+    assert await other_server.logged(f"consumer failed on {title!r}")
