@@ -11,6 +11,8 @@ connections give themselves, so a test can find them on the servers).
 
 import os
 
+from tests.project_settings import postgresql
+
 SECRET_KEY = "oneloop-asgi-tests-not-secret"
 DEBUG = False
 USE_TZ = True
@@ -57,24 +59,12 @@ if STOCK:
     INSTALLED_APPS.remove("oneloop")
 
 DATABASES = {
-    "default": {
-        "ENGINE": (
-            "django.db.backends.postgresql"
-            if STOCK
-            else "oneloop.db.backends.postgresql"
-        ),
-        "NAME": os.environ.get("ONELOOP_ASGI_DB_NAME", "test_oneloop_asgi_server"),
-        "USER": os.environ.get("ONELOOP_TEST_PG_USER", "postgres"),
-        "HOST": os.environ.get("ONELOOP_TEST_PG_HOST", "127.0.0.1"),
-        "PORT": os.environ.get("ONELOOP_TEST_PG_PORT", "5432"),
-        "OPTIONS": {
-            "pool": {
-                "min_size": 1,
-                "max_size": int(os.environ.get("ONELOOP_ASGI_POOL_MAX", "30")),
-                "timeout": 20,
-            }
-        },
-    }
+    "default": postgresql(
+        os.environ.get("ONELOOP_ASGI_DB_NAME", "test_oneloop_asgi_server"),
+        stock=STOCK,
+        pool_max=int(os.environ.get("ONELOOP_ASGI_POOL_MAX", "30")),
+        timeout=20,
+    )
 }
 
 # ONELOOP_ASGI_CLIENT_NAME: PostgreSQL's application_name and Redis's client

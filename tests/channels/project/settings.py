@@ -11,6 +11,8 @@ in-memory layer), ``ONELOOP_CHANNELS_STOCK`` (see below).
 
 import os
 
+from tests.project_settings import postgresql
+
 SECRET_KEY = "oneloop-channels-tests-not-secret"
 DEBUG = False
 USE_TZ = True
@@ -47,24 +49,12 @@ if STOCK:
 DB = os.environ.get("ONELOOP_CHANNELS_DB", "postgresql")
 if DB == "postgresql":
     DATABASES = {
-        "default": {
-            "ENGINE": (
-                "django.db.backends.postgresql"
-                if STOCK
-                else "oneloop.db.backends.postgresql"
-            ),
-            "NAME": os.environ.get("ONELOOP_CHANNELS_DB_NAME", "oneloop_channels"),
-            "USER": os.environ.get("ONELOOP_TEST_PG_USER", "postgres"),
-            "HOST": os.environ.get("ONELOOP_TEST_PG_HOST", "127.0.0.1"),
-            "PORT": os.environ.get("ONELOOP_TEST_PG_PORT", "5432"),
-            "OPTIONS": {
-                "pool": {
-                    "min_size": 1,
-                    "max_size": int(os.environ.get("ONELOOP_CHANNELS_POOL_MAX", "50")),
-                    "timeout": 10,
-                }
-            },
-        }
+        "default": postgresql(
+            os.environ.get("ONELOOP_CHANNELS_DB_NAME", "oneloop_channels"),
+            stock=STOCK,
+            pool_max=int(os.environ.get("ONELOOP_CHANNELS_POOL_MAX", "50")),
+            timeout=10,
+        )
     }
 else:
     DATABASES = {
