@@ -93,13 +93,17 @@ async def test_database_sync_to_async_inside_atomic_uses_its_transaction():
 
 def open_transactions() -> int:
     """Transactions other connections hold open on the test database: on
-    PostgreSQL its sessions idle in a transaction; on SQLite 1 if another
-    connection holds the write lock (a write of ours cannot start)."""
-    if connection.vendor == "postgresql":
+    PostgreSQL its sessions idle in a transaction; on MySQL the other
+    sessions' InnoDB transactions; on SQLite 1 if another connection holds
+    the write lock (a write of ours cannot start)."""
+    if connection.vendor in ("postgresql", "mysql"):
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = "
                 "current_database() AND state LIKE 'idle in transaction%%'"
+                if connection.vendor == "postgresql"
+                else "SELECT count(*) FROM information_schema.innodb_trx "
+                "WHERE trx_mysql_thread_id <> CONNECTION_ID()"
             )
             return cursor.fetchone()[0]
     with connection.cursor() as cursor:
