@@ -105,7 +105,7 @@ elif callable(main):
 """
 
 SETTINGS_RUNNER = """
-import importlib, sys
+import importlib, os, sys
 import django
 from django.conf import settings
 from django.core import checks
@@ -141,6 +141,17 @@ def check(name, value):
 
 for name in assigned:
     namespace[name] = expand(name, namespace[name])
+# Django 6.1's checks ask a MySQL server for its version: a sample's server
+# is a placeholder, so they ask the suite's MariaDB.
+for db in namespace.get("DATABASES", {}).values():
+    if db.get("ENGINE", "").endswith(".mysql"):
+        db.update(
+            NAME="test",
+            HOST=os.environ.get("ONELOOP_TEST_MYSQL_HOST", "127.0.0.1"),
+            PORT=os.environ.get("ONELOOP_TEST_MYSQL_PORT", "3306"),
+            USER=os.environ.get("ONELOOP_TEST_MYSQL_USER", "root"),
+            PASSWORD="",
+        )
 settings.configure(**{k: v for k, v in namespace.items() if k.isupper()})
 django.setup()
 errors = [m for m in checks.run_checks() if m.level >= checks.ERROR]
