@@ -5,6 +5,7 @@ that leaves a transaction open."""
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import pytest
@@ -63,6 +64,22 @@ class AtomicConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"seen_inside": seen, "after": await count(title)})
 
 
+def count_now(title: str) -> int:
+    return Book.objects.filter(title=title).count()
+
+
+class FanOutConsumer(AsyncJsonWebsocketConsumer):
+    """An async consumer: a*() writes, then sync code through run_sync that
+    fans its reads out with oneloop.gather, as a view does."""
+
+    async def receive_json(self, content, **kwargs):
+        titles = content["titles"]
+        for title in titles:
+            await Book.objects.acreate(title=title)
+        reads = (functools.partial(count_now, title) for title in titles)
+        await self.send_json({"counts": await oneloop.run_sync(oneloop.gather, *reads)})
+
+
 async def talk(consumer, message):
     communicator = WebsocketCommunicator(consumer.as_asgi(), "/")
     connected, _ = await communicator.connect()
@@ -91,10 +108,15 @@ async def test_database_sync_to_async_inside_atomic_uses_its_transaction():
     assert reply == {"seen_inside": 1, "after": 0}
 
 
+async def test_async_consumer_uses_run_sync_and_gather():
+    reply = await talk(FanOutConsumer, {"titles": ["fan-a", "fan-b", "fan-c"]})
+    assert reply == {"counts": [1, 1, 1]}
+
+
 def open_transactions() -> int:
     """Transactions other connections hold open on the test database: on
-    PostgreSQL its sessions idle in a transaction; on MySQL the other
-    sessions' InnoDB transactions; on SQLite 1 if another connection holds
+    PostgreSQL its sessions idle in a transaction; on MySQL the InnoDB
+    transactions of its other sessions; on SQLite 1 if another connection holds
     the write lock (a write of ours cannot start)."""
     if connection.vendor in ("postgresql", "mysql"):
         with connection.cursor() as cursor:
@@ -102,8 +124,10 @@ def open_transactions() -> int:
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = "
                 "current_database() AND state LIKE 'idle in transaction%%'"
                 if connection.vendor == "postgresql"
-                else "SELECT count(*) FROM information_schema.innodb_trx "
-                "WHERE trx_mysql_thread_id <> CONNECTION_ID()"
+                else "SELECT count(*) FROM information_schema.innodb_trx t "
+                "JOIN information_schema.processlist p "
+                "ON p.id = t.trx_mysql_thread_id "
+                "WHERE p.db = DATABASE() AND p.id <> CONNECTION_ID()"
             )
             return cursor.fetchone()[0]
     with connection.cursor() as cursor:
