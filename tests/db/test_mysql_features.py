@@ -183,6 +183,24 @@ async def test_conversions_are_mysqlclients(values_table):
     assert bridged[6] == bytes(range(256))
 
 
+def _literals() -> tuple[tuple, list]:
+    """Parameters as Django's backend writes a binary field's (``_binary
+    %s``), and defaults as its schema editor quotes them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT _binary %s, %s", [bytes(range(256)), "é'%"])
+        selected = cursor.fetchone()
+    editor = connection.schema_editor()
+    values = ("é'%", b"by'tes", bytearray(b"x"), False, 42, 1.5, None)
+    return selected, [editor.quote_value(value) for value in values]
+
+
+async def test_parameters_and_quoted_defaults_are_mysqlclients():
+    bridged = await oneloop.run_sync(_literals)
+    stock = await asyncio.to_thread(_literals)
+    assert bridged == stock
+    assert bridged[0][0] == bytes(range(256))
+
+
 @pytest.mark.parametrize("use_tz", [True, False])
 async def test_datetimes_round_trip_with_and_without_use_tz(use_tz):
     with override_settings(USE_TZ=use_tz):

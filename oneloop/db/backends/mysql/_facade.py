@@ -11,7 +11,11 @@ line each, and translate what differs:
   its ``CursorWrapper`` turn them into Django's ``IntegrityError``,
   ``OperationalError``, ``DataError`` … exactly as on the sync path;
 * conversions: asyncmy's decoders (PyMySQL's) with ``TIME`` read as a
-  ``datetime.time``, as Django's backend configures mysqlclient.
+  ``datetime.time``, as Django's backend configures mysqlclient; literals
+  that Django quotes itself (``connection.escape()``, for the schema editor)
+  are mysqlclient's own, and so are the literals of query parameters:
+  ``bytes`` without asyncmy's ``_binary`` prefix (Django writes
+  ``_binary %s`` itself for binary fields);
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import MySQLdb
+import MySQLdb._mysql
+import MySQLdb.converters
 from asyncmy import errors as driver_errors
 from asyncmy.connection import Connection
 from asyncmy.constants import CR, ER, FIELD_TYPE
@@ -35,6 +41,14 @@ T = TypeVar("T")
 
 # What Django's backend sets mysqlclient's ``conv`` to, in asyncmy's terms.
 DJANGO_CONVERSIONS = {**conversions, FIELD_TYPE.TIME: backend_utils.typecast_time}
+
+# The encoders of a mysqlclient connection opened by Django's backend (its
+# ``encoders``: the type keys of the ``conv`` it passes).
+MYSQLDB_ENCODERS = {
+    key: value
+    for key, value in MySQLdb.converters.conversions.items()
+    if type(key) is not int
+}
 
 # mysqlclient's own choice of exception class per error number (its
 # ``_mysql_Exception``); any other number is an OperationalError (1000 and
@@ -147,10 +161,27 @@ _ASYNCMY_ARGUMENTS = set(inspect.signature(Connection.__init__).parameters) - {
 }
 
 
+class DriverConnection(Connection):
+    """asyncmy's connection, quoting query parameters as mysqlclient does.
+
+    asyncmy always writes ``bytes`` as ``_binary'…'``; mysqlclient (without
+    its ``binary_prefix`` option, which Django does not set) writes
+    ``'…'``, and Django's backend adds the prefix where it wants it: its
+    placeholder for a binary field is ``_binary %s``, which with asyncmy's
+    literal became ``_binary _binary'…'``, a syntax error.
+    """
+
+    def escape(self, obj: Any, mapping: Any = None) -> str:
+        if isinstance(obj, bytes | bytearray):
+            # asyncmy's own quoting of bytes, unprefixed.
+            return self._quote_bytes(bytes(obj))
+        return super().escape(obj, mapping)
+
+
 async def connect(alias: str, kwargs: dict[str, Any]) -> Connection:
     """A new asyncmy connection; an error that the settings can fix says
     which alias and what to change. A cancelled attempt leaves no socket."""
-    aconn = Connection(**kwargs)
+    aconn = DriverConnection(**kwargs)
     try:
         await aconn.connect()
     except driver_errors.MySQLError as exc:
@@ -243,12 +274,19 @@ class ConnectionFacade:
     def thread_id(self) -> int:
         return self._aconn.thread_id()
 
-    def escape(self, value: Any, mapping: Any = None) -> str:
-        return self._aconn.escape(value, mapping)
+    def escape(self, value: Any, mapping: Any) -> bytes | str:
+        """The SQL literal mysqlclient's ``escape()`` makes of ``value``
+        (Django's schema editor quotes defaults with it), by mysqlclient's
+        own function: a ``str`` is encoded in the connection's charset and
+        escaped byte by byte, which is what mysqlclient's connection does
+        for the charsets Django uses (utf8, utf8mb4, latin1)."""
+        if isinstance(value, str):
+            value = value.encode(self._aconn._encoding)
+        return MySQLdb._mysql.escape(value, mapping)
 
     @property
     def encoders(self) -> dict[type, Any]:
-        return self._aconn._encoders
+        return MYSQLDB_ENCODERS
 
     @property
     def open(self) -> bool:
