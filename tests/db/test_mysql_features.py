@@ -7,6 +7,7 @@ queries killed on the server, connections given back rolled back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import decimal
 import time
@@ -199,6 +200,29 @@ async def test_parameters_and_quoted_defaults_are_mysqlclients():
     stock = await asyncio.to_thread(_literals)
     assert bridged == stock
     assert bridged[0][0] == bytes(range(256))
+
+
+def _closed_connection() -> tuple[bool, str, int]:
+    connection.ensure_connection()
+    connection._close()  # as Django's own tests do: the connection is gone
+    try:
+        usable = connection.is_usable()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError as exc:
+            return usable, type(exc).__name__, exc.args[0]
+        raise AssertionError("a closed connection ran a query")
+    finally:
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+
+
+async def test_a_closed_connection_refuses_use_as_with_mysqlclient():
+    bridged = await oneloop.run_sync(_closed_connection)
+    stock = await asyncio.to_thread(_closed_connection)
+    assert bridged == stock == (False, OperationalError.__name__, 2006)
+    assert await oneloop.run_sync(_connection_id)  # the pool's connection works
 
 
 @pytest.mark.parametrize("use_tz", [True, False])

@@ -16,6 +16,10 @@ line each, and translate what differs:
   are mysqlclient's own, and so are the literals of query parameters:
   ``bytes`` without asyncmy's ``_binary`` prefix (Django writes
   ``_binary %s`` itself for binary fields);
+* closing: a connection given back to its pool leaves the facade acting as a
+  closed mysqlclient connection (every call raises ``OperationalError``
+  2006), so a wrapper that still holds it refuses to use it, as with
+  mysqlclient, and never reaches a connection another task now has.
 """
 
 from __future__ import annotations
@@ -212,7 +216,9 @@ class ConnectionFacade:
     parent's connection, and a MySQL connection runs one command at a time.
     ``cancelled`` records that a call was cancelled mid-flight: the server
     may still be running it and the stream is out of step, so the pool never
-    reuses such a connection (it kills its server session instead).
+    reuses such a connection (it kills its server session instead). Once
+    ``detach()`` has handed the asyncmy connection back, the facade acts as
+    a closed mysqlclient connection.
     """
 
     __slots__ = ("_aconn", "_lock", "_pool", "cancelled")
@@ -227,6 +233,17 @@ class ConnectionFacade:
     def async_connection(self) -> Connection:
         """The asyncmy ``Connection`` underneath."""
         return self._aconn
+
+    @property
+    def detached(self) -> bool:
+        """True once the asyncmy connection was handed back (``detach()``)."""
+        return self._aconn is _CLOSED
+
+    def detach(self) -> None:
+        """Let go of the asyncmy connection (given back to its pool, or
+        closed): from now on every call fails as on a closed mysqlclient
+        connection."""
+        self._aconn = _CLOSED
 
     def io(self, awaitable: Coroutine[Any, Any, T]) -> T:
         """Await one driver call, with mysqlclient's exceptions."""
@@ -298,6 +315,24 @@ class ConnectionFacade:
 
     def __repr__(self) -> str:
         return f"<oneloop ConnectionFacade of {self._aconn!r}>"
+
+
+class _ClosedConnection:
+    """What a detached facade holds instead of an asyncmy connection: like a
+    closed mysqlclient connection, any use raises ``OperationalError``
+    (2006, server gone); closing it again does nothing."""
+
+    __slots__ = ()
+    connected = False
+
+    def __getattr__(self, name: str) -> Any:
+        raise MySQLdb.OperationalError(CR.CR_SERVER_GONE_ERROR, "")
+
+    def close(self) -> None:
+        pass
+
+
+_CLOSED: Any = _ClosedConnection()
 
 
 class CursorFacade:

@@ -325,24 +325,30 @@ class DatabaseWrapper(ShieldedCommit, django_mysql.DatabaseWrapper):
         connection = self.connection
         if not isinstance(connection, ConnectionFacade):
             return super()._close()
-        with self.wrap_database_errors:
-            if connection._pool is not None:
-                connection._pool.putconn(connection)
-            elif connection.cancelled:
-                # A connection of its own: its query may still be running.
-                thread_id = connection.thread_id()
-                connection.discard()
-                kwargs = connect_kwargs(self.alias, self.get_connection_params())
-                with shielded():
-                    killer = await_(kill_session(self.alias, kwargs, thread_id, None))
-                if killer is not None:
-                    killer.close()
-            else:
-                connection.close()
-            # Given away: even inside atomic (where Django keeps a closed
-            # connection to refuse further use) this wrapper must not keep
-            # one another task may be using.
-            self.connection = None
+        if connection.detached:
+            return None  # given back already
+        try:
+            with self.wrap_database_errors:
+                if connection._pool is not None:
+                    connection._pool.putconn(connection)
+                elif connection.cancelled:
+                    # A connection of its own: its query may still be running.
+                    thread_id = connection.thread_id()
+                    connection.discard()
+                    kwargs = connect_kwargs(self.alias, self.get_connection_params())
+                    with shielded():
+                        killer = await_(
+                            kill_session(self.alias, kwargs, thread_id, None)
+                        )
+                    if killer is not None:
+                        killer.close()
+                else:
+                    connection.close()
+        finally:
+            # Given away: the wrapper may keep the facade (Django keeps a
+            # closed connection inside atomic, to refuse further use), but
+            # never the connection, which another task may be using now.
+            connection.detach()
         return None
 
     def close_pool(self) -> None:
