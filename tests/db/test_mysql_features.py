@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import decimal
 import time
+from typing import Any
 
 import MySQLdb
 import pytest
@@ -23,6 +24,7 @@ from django.db import (
     connection,
     transaction,
 )
+from django.db.backends.signals import connection_created
 from django.test import override_settings
 
 import oneloop
@@ -223,6 +225,27 @@ async def test_a_closed_connection_refuses_use_as_with_mysqlclient():
     stock = await asyncio.to_thread(_closed_connection)
     assert bridged == stock == (False, OperationalError.__name__, 2006)
     assert await oneloop.run_sync(_connection_id)  # the pool's connection works
+
+
+async def test_every_tasks_wrapper_knows_the_server_without_a_query():
+    def server() -> dict[str, Any]:
+        return connection.mysql_server_data
+
+    first = await oneloop.run_sync(server)
+    # A new task has a wrapper of its own. Django's backend would read the
+    # server's data on it again, over a connection of its own.
+    opened: list[Any] = []
+
+    def record(sender: Any, connection: Any, **kwargs: Any) -> None:
+        opened.append(connection)
+
+    connection_created.connect(record)
+    try:
+        again = await asyncio.create_task(oneloop.run_sync(server))
+    finally:
+        connection_created.disconnect(record)
+    assert again == first and not opened
+    assert "version" in first
 
 
 @pytest.mark.parametrize("use_tz", [True, False])

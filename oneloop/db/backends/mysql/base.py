@@ -47,6 +47,17 @@ logger = logging.getLogger("oneloop.db")
 
 POOL_OPTIONS = frozenset({"min_size", "max_size", "timeout"})
 
+# Django's ``mysql_server_data`` of each server, read once per process in
+# bridges: where and how it connects -> the data.
+_SERVER_DATA: dict[str, dict[str, Any]] = {}
+
+
+def _server_key(settings_dict: dict[str, Any]) -> str:
+    """What the server data depends on: the server, the user and the session
+    options; not the database name, which the test runner changes."""
+    where = [settings_dict.get(key) for key in ("HOST", "PORT", "USER", "OPTIONS")]
+    return repr(where)
+
 
 class PoolTimeout(MySQLdb.OperationalError):
     """No connection came free in time (Django raises it as its
@@ -82,9 +93,6 @@ class MySQLPool(PoolLifecycle):
         self.health_checks = bool(wrapper.settings_dict.get("CONN_HEALTH_CHECKS"))
         self.kwargs = connect_kwargs(self.alias, wrapper.get_connection_params())
         self.kwargs["autocommit"] = True  # Django sets it again, as it needs
-        # Django's backend reads the server's version and settings once per
-        # connection; on a pool, once per pool.
-        self.server_data: dict[str, Any] | None = None
         self._idle: list[Connection] = []
         self._size = 0  # connections open, opening or being killed
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -313,12 +321,17 @@ class DatabaseWrapper(ShieldedCommit, django_mysql.DatabaseWrapper):
 
     @cached_property
     def mysql_server_data(self) -> dict[str, Any]:
-        pool = getattr(self.connection, "_pool", None)
-        if pool is None:
+        # Django's backend reads the server's version and settings once per
+        # wrapper, that is once per thread; in a bridge every task has its
+        # own wrapper, so the first one's reading serves the process (forked
+        # test workers inherit it, as they inherit a thread's wrapper).
+        if not in_bridge():
             return super().mysql_server_data
-        if pool.server_data is None:
-            pool.server_data = super().mysql_server_data
-        return pool.server_data
+        key = _server_key(self.settings_dict)
+        data = _SERVER_DATA.get(key)
+        if data is None:
+            data = _SERVER_DATA[key] = super().mysql_server_data
+        return data
 
     def _close(self) -> None:
         # Decided by the connection held, not by where close() is called.
