@@ -21,7 +21,7 @@ ROWS = 10_000
 class Target:
     """Which database the benchmark uses and how to reach it."""
 
-    vendor: str  # "postgresql" or "sqlite"
+    vendor: str  # "postgresql", "mysql" (MariaDB or MySQL) or "sqlite"
     host: str = "127.0.0.1"
     port: int = 5432
     user: str = "postgres"
@@ -40,12 +40,13 @@ class Target:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point ``bench.settings`` at this target."""
+        server = "MYSQL" if self.vendor == "mysql" else "PG"
         return {
             "BENCH_DB": self.vendor,
-            "BENCH_PG_HOST": self.host,
-            "BENCH_PG_PORT": str(self.port),
-            "BENCH_PG_USER": self.user,
-            "BENCH_PG_NAME": self.name,
+            f"BENCH_{server}_HOST": self.host,
+            f"BENCH_{server}_PORT": str(self.port),
+            f"BENCH_{server}_USER": self.user,
+            f"BENCH_{server}_NAME": self.name,
             "BENCH_SQLITE_PATH": self.sqlite_path,
         }
 
@@ -55,6 +56,8 @@ def wait_sql(vendor: str) -> str:
     on the database side and evaluates to 1."""
     if vendor == "postgresql":
         return "(SELECT 1 FROM pg_sleep(%s))"
+    if vendor == "mysql":
+        return "(SLEEP(%s) + 1)"  # SLEEP() returns 0
     return "bench_sleep(%s)"
 
 
@@ -69,7 +72,16 @@ def pg_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
 
 def choose_target(want: str = "auto", sqlite_path: str = "") -> Target:
     """PostgreSQL from ``BENCH_PG_*`` (default 127.0.0.1:5432) when reachable,
-    else embedded SQLite, unless ``want`` forces one."""
+    else embedded SQLite, unless ``want`` forces one; ``want="mysql"``:
+    MariaDB or MySQL from ``BENCH_MYSQL_*`` (default root@127.0.0.1:3306)."""
+    if want == "mysql":
+        return Target(
+            "mysql",
+            os.environ.get("BENCH_MYSQL_HOST", "127.0.0.1"),
+            int(os.environ.get("BENCH_MYSQL_PORT", "3306")),
+            os.environ.get("BENCH_MYSQL_USER", "root"),
+            os.environ.get("BENCH_MYSQL_NAME", "oneloop_bench"),
+        )
     host = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
     port = int(os.environ.get("BENCH_PG_PORT", "5432"))
     user = os.environ.get("BENCH_PG_USER", "postgres")
@@ -83,8 +95,21 @@ def choose_target(want: str = "auto", sqlite_path: str = "") -> Target:
 
 
 def ensure_database(target: Target) -> None:
-    """Create the PostgreSQL database if it is missing (SQLite creates its
-    file itself)."""
+    """Create the PostgreSQL or MariaDB/MySQL database if it is missing
+    (SQLite creates its file itself)."""
+    if target.vendor == "mysql":
+        import MySQLdb
+
+        conn = MySQLdb.connect(
+            host=target.host, port=target.port, user=target.user, charset="utf8mb4"
+        )
+        try:
+            conn.cursor().execute(
+                f"CREATE DATABASE IF NOT EXISTS `{target.name}` CHARACTER SET utf8mb4"
+            )
+        finally:
+            conn.close()
+        return
     if target.vendor != "postgresql":
         os.makedirs(os.path.dirname(target.sqlite_path), exist_ok=True)
         return

@@ -12,8 +12,10 @@ Run ``python -m bench.quick``. It prints, for each system:
 then the ratios oneloop / stock sync and oneloop / stock async. It uses
 PostgreSQL at 127.0.0.1:5432 (``BENCH_PG_*`` to change) when reachable, else
 embedded SQLite (where a user function sleeps in place of ``pg_sleep``), and
-says which. Each system runs in its own interpreter (stock ones without oneloop
-imported), one after another, in the same run.
+says which; ``--db mysql`` uses MariaDB or MySQL at 127.0.0.1:3306
+(``BENCH_MYSQL_*``), Django's MySQL ENGINE against oneloop's. Each system
+runs in its own interpreter (stock ones without oneloop imported), one after
+another, in the same run.
 """
 
 from __future__ import annotations
@@ -62,9 +64,10 @@ def render(
     target: Target, results: dict, calls: int, tasks: int, wait: float, why: str
 ) -> str:
     """The human-readable report; ``why`` says how the database was chosen."""
+    server = {"postgresql": "PostgreSQL", "mysql": "MariaDB/MySQL"}.get(target.vendor)
     where = (
-        f"PostgreSQL at {target.host}:{target.port}, database {target.name}"
-        if target.vendor == "postgresql"
+        f"{server} at {target.host}:{target.port}, database {target.name}"
+        if server
         else f"embedded SQLite ({target.sqlite_path})"
     )
     where += f" ({why})"
@@ -110,9 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.quick", description=__doc__)
     parser.add_argument(
         "--db",
-        choices=["auto", "postgresql", "sqlite"],
+        choices=["auto", "postgresql", "mysql", "sqlite"],
         default="auto",
-        help="database to use (default: PostgreSQL if reachable, else SQLite)",
+        help="database to use (default: PostgreSQL if reachable, else SQLite; "
+        "mysql: MariaDB or MySQL at BENCH_MYSQL_HOST/PORT, default "
+        "127.0.0.1:3306)",
     )
     parser.add_argument("--calls", type=int, default=2000, help="lookups per repeat")
     parser.add_argument("--repeats", type=int, default=5, help="repeats (median)")

@@ -8,13 +8,14 @@ Django + oneloop differ only in what is being measured:
     (oneloop installed, oneloop ENGINE) or ``stock+app`` (oneloop installed
     but Django's own ENGINE: the P3 "sync deployment" case).
 ``BENCH_DB``
-    ``postgresql`` (default) or ``sqlite``.
+    ``postgresql`` (default), ``mysql`` (MariaDB or MySQL) or ``sqlite``.
 ``BENCH_POOL``
     connection pool size per process (``min_size == max_size``, so every
     system starts with a warm pool). Django's docs recommend a pool rather than
     persistent connections under ASGI; we use the same pool everywhere.
 ``BENCH_PG_HOST``, ``BENCH_PG_PORT``, ``BENCH_PG_USER``, ``BENCH_PG_NAME``,
-``BENCH_SQLITE_PATH``
+``BENCH_MYSQL_HOST``, ``BENCH_MYSQL_PORT``, ``BENCH_MYSQL_USER``,
+``BENCH_MYSQL_NAME``, ``BENCH_SQLITE_PATH``
     where the database is.
 """
 
@@ -29,12 +30,16 @@ PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("BENCH_PG_PORT", "5432")
 PG_USER = os.environ.get("BENCH_PG_USER", "postgres")
 PG_NAME = os.environ.get("BENCH_PG_NAME", "oneloop_bench")
+MYSQL_HOST = os.environ.get("BENCH_MYSQL_HOST", "127.0.0.1")
+MYSQL_PORT = os.environ.get("BENCH_MYSQL_PORT", "3306")
+MYSQL_USER = os.environ.get("BENCH_MYSQL_USER", "root")
+MYSQL_NAME = os.environ.get("BENCH_MYSQL_NAME", "oneloop_bench")
 SQLITE_PATH = os.environ.get("BENCH_SQLITE_PATH", "oneloop_bench.sqlite3")
 
 if SYSTEM not in {"stock", "oneloop", "stock+app"}:
     raise RuntimeError(f"BENCH_SYSTEM must be stock, oneloop or stock+app: {SYSTEM!r}")
-if DB not in {"postgresql", "sqlite"}:
-    raise RuntimeError(f"BENCH_DB must be postgresql or sqlite, not {DB!r}")
+if DB not in {"postgresql", "mysql", "sqlite"}:
+    raise RuntimeError(f"BENCH_DB must be postgresql, mysql or sqlite, not {DB!r}")
 
 ONELOOP_INSTALLED = SYSTEM in {"oneloop", "stock+app"}
 ONELOOP_ENGINE = SYSTEM == "oneloop"
@@ -91,6 +96,28 @@ if DB == "postgresql":
             "HOST": PG_HOST,
             "PORT": PG_PORT,
             "OPTIONS": {"pool": _pool},
+        }
+    }
+elif DB == "mysql":
+    DATABASES = {
+        "default": {
+            "ENGINE": (
+                "oneloop.db.backends.mysql"
+                if ONELOOP_ENGINE
+                else "django.db.backends.mysql"
+            ),
+            "NAME": MYSQL_NAME,
+            "USER": MYSQL_USER,
+            "HOST": MYSQL_HOST,
+            "PORT": MYSQL_PORT,
+            # Django's MySQL backend has no pool: outside a bridge it keeps
+            # one connection per thread (CONN_MAX_AGE), oneloop's pool
+            # serves bridges.
+            **(
+                {"OPTIONS": {"pool": _pool}}
+                if ONELOOP_ENGINE
+                else {"CONN_MAX_AGE": None}
+            ),
         }
     }
 else:
