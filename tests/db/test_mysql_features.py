@@ -28,6 +28,7 @@ from django.db.backends.signals import connection_created
 from django.test import override_settings
 
 import oneloop
+from oneloop.db.backends.mysql._facade import ConnectionFacade
 from oneloop.db.backends.mysql.base import DatabaseWrapper
 from tests.db.conftest import cancel_mid_query
 from tests.testapp.models import Author, Book
@@ -426,6 +427,40 @@ async def test_iterator_reads_every_row_in_chunks():
     await Book.objects.abulk_create([Book(title="b", n=i) for i in range(250)])
     seen = [book.n async for book in Book.objects.order_by("n").aiterator(100)]
     assert seen == list(range(250))
+
+
+async def test_a_lookup_waits_on_the_loop_once_and_reads_its_rows_in_place(
+    monkeypatch,
+):
+    await Book.objects.acreate(title="one", n=1)
+    awaited: list[Any] = []
+    io = ConnectionFacade.io
+
+    def counting_io(self: ConnectionFacade, awaitable: Any) -> Any:
+        awaited.append(awaitable.__qualname__)
+        return io(self, awaitable)
+
+    monkeypatch.setattr(ConnectionFacade, "io", counting_io)
+    book = await Book.objects.filter(n=1).afirst()
+    # The query; fetching the buffered rows and closing the cursor need
+    # no round trip through the loop.
+    assert book.title == "one" and awaited == ["Cursor.execute"]
+
+
+def _two_result_sets() -> tuple[list, list]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1; SELECT 2")
+        first = list(cursor.fetchall())
+    # Closing the cursor read the second result off the server.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 3")
+        return first, list(cursor.fetchall())
+
+
+async def test_closing_a_cursor_drains_the_results_left_as_with_mysqlclient():
+    bridged = await oneloop.run_sync(_two_result_sets)
+    stock = await asyncio.to_thread(_two_result_sets)
+    assert bridged == stock == ([(1,)], [(3,)])
 
 
 async def test_pool_false_opens_a_connection_of_its_own():
