@@ -310,6 +310,7 @@ async def _run(
                 # cancellation here and at any later await_(), so it unwinds
                 # without IO; whoever holds a connection discards it.
                 abandoned = cancelled_again = True
+                _adopt(worker)
                 # SWITCH: raise the cancellation at the overdue await_().
                 request = worker.throw(asyncio.CancelledError(str(exc)))
             except BaseException as exc:
@@ -317,10 +318,12 @@ async def _run(
                     unwinding = True
                     if deadline is None:
                         deadline = _clean_up_deadline()
+                _adopt(worker)
                 # SWITCH: raise the error inside the sync code at its await_(),
                 # with its traceback from the loop side.
                 request = worker.throw(type(exc), exc, exc.__traceback__)
             else:
+                _adopt(worker)
                 # SWITCH: resume the sync code with the awaited value.
                 request = worker.switch(value)
     finally:
@@ -335,6 +338,19 @@ async def _run(
     if cancelled_again:
         raise asyncio.CancelledError()
     return request.value
+
+
+def _adopt(worker: _Worker) -> None:
+    """Make the greenlet running the loop now the parent of ``worker``, before
+    switching back into it after an ``await``: the next ``await_()`` or the
+    outcome must come back here. The loop need not run in the same greenlet
+    across an ``await`` (a runner that calls ``loop.run_until_complete()``
+    from a new greenlet each time resumes pending tasks in the new one);
+    switching to a parent that has ended would land in that parent's
+    parent instead."""
+    here = getcurrent()
+    if worker.parent is not here:
+        worker.parent = here
 
 
 class _CleanUpOverdue(asyncio.CancelledError):

@@ -9,7 +9,7 @@ import weakref
 
 import pytest
 from django.test import override_settings
-from greenlet import getcurrent
+from greenlet import getcurrent, greenlet
 
 from oneloop import MissingBridge, await_, gather, offload, run_sync
 from oneloop.bridge import (
@@ -293,3 +293,34 @@ def test_a_bridge_collected_while_suspended_ends_and_is_freed():
     assert (outcome.value, outcome.exception) == ("collected", None)
     assert unwound == [True]
     assert ref() is None
+
+
+def test_a_bridge_resumes_where_the_loop_runs_after_an_await():
+    """The loop may run in another greenlet when a task resumes (a runner
+    that calls ``run_until_complete()`` from a new greenlet each time, as
+    the compat harness's test workers do): the bridge's result comes back to
+    the task, not to whatever the first greenlet's parent is."""
+    loop = asyncio.new_event_loop()
+    gate = loop.create_future()
+    waiting = asyncio.Event()
+
+    def waits() -> str:
+        waiting.set()
+        return f"done after {await_(gate)}"
+
+    async def start() -> asyncio.Task:
+        task = loop.create_task(run_sync(waits))
+        await waiting.wait()  # the bridge waits on the gate
+        return task
+
+    async def finish(task: asyncio.Task) -> str:
+        gate.set_result("the gate")
+        return await task
+
+    try:
+        task = greenlet(loop.run_until_complete).switch(start())
+        # The greenlet that ran the loop has ended; another runs it now.
+        result = greenlet(loop.run_until_complete).switch(finish(task))
+    finally:
+        loop.close()
+    assert result == "done after the gate"
