@@ -59,6 +59,7 @@ MATRIX: tuple[Combination, ...] = (
             ("postgresql", "bridged"),
             ("sqlite", "sync"),
             ("mysql", "sync"),
+            ("mysql", "bridged"),
         ),
         # MariaDB on the main combination: its ENGINE's code does not
         # depend on the Django version more than the others' do.
