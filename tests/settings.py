@@ -62,6 +62,20 @@ if DB == "postgresql":
             "OPTIONS": {"pool": {"min_size": 1, "max_size": 2, "timeout": 0.3}},
             "TEST": {"MIRROR": "default"},
         },
+        # The same database with a small connection budget, its connections
+        # named for pg_stat_activity (tests/db/test_budget.py).
+        "budget": {
+            "ENGINE": "oneloop.db.backends.postgresql",
+            "NAME": "oneloop",
+            "USER": PG_USER,
+            "HOST": PG_HOST,
+            "PORT": PG_PORT,
+            "OPTIONS": {
+                "pool": {"min_size": 2, "max_size": 6, "timeout": 30},
+                "application_name": "oneloop-budget-test",
+            },
+            "TEST": {"MIRROR": "default"},
+        },
     }
 elif DB == "sqlite":
     DATABASES = {

@@ -69,11 +69,17 @@ class PoolLifecycle:
     def open(self) -> None:
         if self._opening is None:
             self._opening = asyncio.ensure_future(self._open())
-        if not self._opening.done():
-            await_(asyncio.shield(self._opening))
-        if self._opening.exception() is not None:
-            failed, self._opening = self._opening, None  # the next call retries
-            failed.result()
+        opening = self._opening
+        if not opening.done():
+            try:
+                await_(asyncio.shield(opening))
+            except BaseException:
+                if not opening.done():
+                    raise  # this caller was cancelled; the opening goes on
+        if opening.exception() is not None:
+            if self._opening is opening:
+                self._opening = None  # the next call retries
+            opening.result()
 
     async def _open(self) -> None:
         # Wait for min_size connections now: a pool still connecting in the
@@ -141,13 +147,26 @@ async def aclose_pools() -> None:
         await pool.aclose()
 
 
-def timeout_message(alias: str, timeout: float, max_size: int) -> str:
-    """What a pool that ran out of connections says."""
+def timeout_message(
+    alias: str, timeout: float, max_size: int, budget: bool = False
+) -> str:
+    """What a pool says when no connection came free in time. ``budget``:
+    the pool shares the process's budget for the alias with the alias's
+    other pools (see ``_budget``)."""
+    if budget:
+        busy = (
+            f"this process already holds the {max_size} connections "
+            "OPTIONS['pool']['max_size'] allows it, all in use (the event "
+            "loop's pool, Django's sync pool, SYNC_VIEWS='thread' views and "
+            "offload() threads share them)"
+        )
+    else:
+        busy = f"all {max_size} connections of its pool are in use"
     return (
-        f"No connection for database alias {alias!r} within {timeout} s: all "
-        f"{max_size} connections of its pool are in use. Raise "
-        "OPTIONS['pool']['max_size'] (and the server's max_connections), raise "
-        "OPTIONS['pool']['timeout'], or do less work at once."
+        f"No connection for database alias {alias!r} within {timeout} s: "
+        f"{busy}. Raise OPTIONS['pool']['max_size'] (and the server's "
+        "max_connections), raise OPTIONS['pool']['timeout'], or do less work "
+        "at once."
     )
 
 

@@ -19,10 +19,11 @@ import psycopg
 from django.db.backends.postgresql import base as django_pg
 from django.db.backends.postgresql.psycopg_any import register_tzloader
 from psycopg.pq import Format, TransactionStatus
-from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 from psycopg_pool.pool_async import StopWorker
 
 from oneloop.bridge import await_, in_bridge, run_sync
+from oneloop.db.backends._budget import Budget, budget_for, release
 from oneloop.db.backends._commit import ShieldedCommit
 from oneloop.db.backends._pools import (
     PoolLifecycle,
@@ -50,13 +51,24 @@ _returning: set[asyncio.Task] = set()
 
 
 class _Pool(AsyncConnectionPool):
-    """psycopg's pool, with workers that stop when their task is cancelled.
+    """psycopg's pool, with workers that stop when their task is cancelled,
+    and connections counted in the alias's budget.
 
     psycopg's workers survive a cancellation that lands inside a connection
     attempt (the attempt is retried later). ``asyncio.run()`` cancels every
     task at shutdown and waits for all of them: a pool caught connecting
     would make it wait forever.
+
+    The budget hooks are psycopg_pool's own steps for opening
+    (``_connect``) and closing (``_close_connection``) a connection.
     """
+
+    budget: Budget
+    loop: asyncio.AbstractEventLoop
+    # Set once the pool has its min_size connections: until then it lends
+    # none (what it lent it would not ask for again, and its opening waits
+    # for min_size idle connections).
+    ready = False
 
     @classmethod
     async def worker(cls, q: Any) -> None:
@@ -71,6 +83,96 @@ class _Pool(AsyncConnectionPool):
                 logger.warning("connection pool task %s failed", job, exc_info=True)
             if task is not None and task.cancelling():
                 raise asyncio.CancelledError()
+
+    async def _connect(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        await self.budget.atake(self)
+        try:
+            aconn = await super()._connect(timeout)
+        except BaseException:
+            self.budget.give_back()
+            raise
+        self.budget.hold(aconn)
+        return aconn
+
+    async def _close_connection(self, aconn: Any) -> None:
+        try:
+            await super()._close_connection(aconn)
+        finally:
+            release(aconn)
+
+    async def retire(self, aconn: Any) -> None:
+        """Close ``aconn``, taken from this pool, instead of taking it back:
+        its place in the budget goes to another pool of the alias."""
+        async with self._lock:
+            self._nconns -= 1
+        await self._close_connection(aconn)
+
+    def lend(self) -> None:
+        """From any thread: close one idle connection, if there is one, so
+        its place in the budget goes to the pool that waits."""
+        if self.ready and self._pool:
+            try:
+                self.loop.call_soon_threadsafe(self._start_lending)
+            except RuntimeError:  # the loop is closed, and the pool with it
+                pass
+
+    def _start_lending(self) -> None:
+        lending = self.loop.create_task(self._lend())
+        _returning.add(lending)
+        lending.add_done_callback(_returning.discard)
+
+    async def _lend(self) -> None:
+        async with self._lock:
+            if not self._pool:
+                return
+            aconn = self._pool.popleft()
+            self._nconns -= 1
+        await self._close_connection(aconn)
+
+
+class _SyncPool(ConnectionPool):
+    """Django's own sync pool (``DatabaseWrapper.pool`` outside a bridge),
+    with its connections counted in the alias's budget, as ``_Pool``'s are.
+    Django builds it; the ENGINE turns it into this class before it opens
+    (see ``DatabaseWrapper.pool``)."""
+
+    budget: Budget
+
+    def _connect(self, timeout: float | None = None) -> Any:
+        self.budget.take(self)
+        try:
+            conn = super()._connect(timeout)
+        except BaseException:
+            self.budget.give_back()
+            raise
+        self.budget.hold(conn)
+        return conn
+
+    def _close_connection(self, conn: Any) -> None:
+        try:
+            super()._close_connection(conn)
+        finally:
+            release(conn)
+
+    def putconn(self, conn: Any) -> None:
+        if not self.budget.others_waiting(self):
+            return super().putconn(conn)
+        # Another pool of the alias waits for a place: close it instead.
+        self._check_pool_putconn(conn)
+        with self._lock:
+            self._nconns -= 1
+        self._close_connection(conn)
+        return None
+
+    def lend(self) -> None:
+        """From any thread: close one idle connection, if there is one, so
+        its place in the budget goes to the pool that waits."""
+        with self._lock:
+            if not self._pool:
+                return
+            conn = self._pool.popleft()
+            self._nconns -= 1
+        self._close_connection(conn)
 
 
 def _on_facade(function: Any) -> Any:
@@ -106,14 +208,24 @@ class BridgedPool(PoolLifecycle):
                 check = _on_facade(self._check)
         # Every connection the pool made, to close them at shutdown.
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
-        self.pool = _Pool(
-            kwargs=kwargs,
-            open=False,
-            configure=self._configure_with(wrapper._configure_connection),
-            check=check,
-            name=f"oneloop-{wrapper.alias}",
-            **options,
+        self._budget = budget_for(
+            self.alias, wrapper.settings_dict["OPTIONS"].get("pool")
         )
+        self._pool_arguments = {
+            "kwargs": kwargs,
+            "configure": self._configure_with(wrapper._configure_connection),
+            "check": check,
+            "name": f"oneloop-{wrapper.alias}",
+            **options,
+        }
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> _Pool:
+        pool = _Pool(open=False, **self._pool_arguments)
+        pool.budget = self._budget
+        pool.loop = asyncio.get_running_loop()
+        self._budget.add_lender(pool)
+        return pool
 
     def _configure_with(self, configure: Any) -> Any:
         configure_facade = _on_facade(configure)
@@ -133,7 +245,16 @@ class BridgedPool(PoolLifecycle):
             self.discard()
 
     async def _fill(self) -> None:
-        await self.pool.open(wait=True, timeout=self.timeout)
+        try:
+            await self.pool.open(wait=True, timeout=self.timeout)
+            self.pool.ready = True
+        except PoolTimeout as exc:
+            # psycopg's pool closed itself (it cannot be opened again): the
+            # next opening starts from a new one.
+            self.pool = self._new_pool()
+            raise PoolTimeout(
+                timeout_message(self.alias, self.timeout, self.max_size, budget=True)
+            ) from exc
 
     def __getattr__(self, name: str) -> Any:
         # What code that inspects Django's pool reads (get_stats(), name, the
@@ -147,7 +268,7 @@ class BridgedPool(PoolLifecycle):
             aconn = await_(self.pool.getconn())
         except PoolTimeout as exc:
             raise PoolTimeout(
-                timeout_message(self.alias, self.timeout, self.max_size)
+                timeout_message(self.alias, self.timeout, self.max_size, budget=True)
             ) from exc
         except PoolClosed as exc:
             raise PoolClosed(closed_message(self.alias)) from exc
@@ -155,6 +276,10 @@ class BridgedPool(PoolLifecycle):
 
     def putconn(self, facade: ConnectionFacade) -> None:
         aconn = facade.async_connection
+        if self.pool.budget.others_waiting(self.pool):
+            # Another pool of the alias waits for a place: close it instead.
+            await_(self.pool.retire(aconn))
+            return
         status = aconn.info.transaction_status
         if status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
             try:
@@ -169,6 +294,7 @@ class BridgedPool(PoolLifecycle):
         counts it as lost and opens a replacement."""
         aconn = facade.async_connection
         aconn.pgconn.finish()
+        release(aconn)
         try:
             returning = asyncio.get_running_loop().create_task(self.pool.putconn(aconn))
         except RuntimeError:  # no loop left: the pool goes with it
@@ -184,6 +310,7 @@ class BridgedPool(PoolLifecycle):
         for aconn in list(self._connections):
             if not aconn.closed:
                 aconn.pgconn.finish()
+            release(aconn)
 
 
 class _Driver:
@@ -213,9 +340,18 @@ class DatabaseWrapper(ShieldedCommit, django_pg.DatabaseWrapper):
         """Outside a bridge, Django's own (sync) pool, if configured. Inside
         one, this loop's async pool for the alias, made on first use, with
         ``OPTIONS["pool"]`` or, when that is absent, ``DEFAULT_POOL``;
-        ``None`` (a connection of its own) for ``OPTIONS["pool"] = False``."""
+        ``None`` (a connection of its own) for ``OPTIONS["pool"] = False``.
+        Both count their connections in the alias's one budget."""
         if not in_bridge():
-            return super().pool
+            pool = super().pool
+            if pool.__class__ is ConnectionPool:
+                # Just built by Django, not yet open: count its connections.
+                pool.__class__ = _SyncPool
+                pool.budget = budget_for(
+                    self.alias, self.settings_dict["OPTIONS"].get("pool")
+                )
+                pool.budget.add_lender(pool)
+            return pool
         return loop_pool(self, lambda options: BridgedPool(self, options))
 
     def _close(self) -> None:

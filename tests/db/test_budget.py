@@ -1,0 +1,147 @@
+"""One connection budget per alias per process, seen from the server.
+
+Django's sync pool (used with no loop running, by ``SYNC_VIEWS="thread"``
+views and by ``offload()`` threads) and the loop's pool share the alias's
+``max_size``: ``pg_stat_activity`` never shows more connections of the
+process than that, whatever the mix of work."""
+
+import asyncio
+import threading
+import time
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import OperationalError, connections
+
+import oneloop
+
+pytestmark = pytest.mark.postgresql
+
+APPLICATION = "oneloop-budget-test"
+
+
+class ServerCount:
+    """Counts, from a connection of its own in a thread, the server backends
+    of the ``budget`` alias (by application_name), and keeps the peak."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="budget-watch")
+
+    def _watch(self) -> None:
+        db = settings.DATABASES["budget"]
+        with psycopg.connect(
+            host=db["HOST"],
+            port=db["PORT"],
+            user=db["USER"],
+            dbname=connections["budget"].settings_dict["NAME"],
+            autocommit=True,
+        ) as conn:
+            while not self._stop.is_set():
+                (now,) = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                    [APPLICATION],
+                ).fetchone()
+                self.peak = max(self.peak, now)
+                time.sleep(0.005)
+
+    def __enter__(self) -> "ServerCount":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.fixture
+def close_sync_pools():
+    """Close Django's sync pools of the aliases a test used: the test
+    database is dropped through the default alias, which closes only its
+    own."""
+    aliases: list[str] = []
+    yield aliases.append
+    for alias in aliases:
+        pool = connections[alias]._connection_pools.pop(alias, None)
+        if pool is not None:
+            pool.close()
+
+
+def hold_a_connection(seconds: float) -> int:
+    """A query that keeps its connection ``seconds``; the backend's pid."""
+    conn = connections["budget"]
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid(), pg_sleep(%s)", [seconds])
+            return cursor.fetchone()[0]
+    finally:
+        # What Django does at the end of a request (request_finished).
+        conn.close()
+
+
+def in_a_thread(seconds: float) -> int:
+    """Sync work in a thread, as a SYNC_VIEWS="thread" view runs, from a
+    bridge: through ``offload()``, on Django's sync pool."""
+    return oneloop.offload(hold_a_connection, seconds)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "budget"])
+async def test_sync_pool_threads_and_loop_share_max_size(close_sync_pools):
+    close_sync_pools("budget")
+    max_size = settings.DATABASES["budget"]["OPTIONS"]["pool"]["max_size"]
+    with ServerCount() as count:
+        # The migrate-at-import case: sync work before serving opens Django's
+        # sync pool (min_size connections), which stays open, idle.
+        await asyncio.to_thread(hold_a_connection, 0)
+        assert connections["budget"].pool.__class__.__name__ == "_SyncPool"
+        # Then, at once: 12 requests on the loop, 6 in threads.
+        bridged = [oneloop.run_sync(hold_a_connection, 0.3) for _ in range(12)]
+        threaded = [oneloop.run_sync(in_a_thread, 0.3) for _ in range(6)]
+        started = time.perf_counter()
+        pids = await asyncio.wait_for(asyncio.gather(*bridged, *threaded), 60)
+        took = time.perf_counter() - started
+    assert len(pids) == 18  # every piece of work finished: nothing deadlocked
+    assert count.peak <= max_size, f"{count.peak} connections for {max_size}"
+    # It did run concurrently: 18 x 0.3 s in far less than 5.4 s.
+    assert count.peak >= 3
+    assert took < 5
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "tiny_pool"])
+async def test_a_full_budget_times_out_naming_alias_and_fix(close_sync_pools):
+    close_sync_pools("tiny_pool")
+    # Two threads hold both places of tiny_pool's budget (max_size 2), on
+    # Django's sync pool; the loop's pool then finds no place in 0.3 s.
+    holding = threading.Barrier(3)
+    release = threading.Event()
+
+    def hold() -> None:
+        conn = connections["tiny_pool"]
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                holding.wait()
+                release.wait()
+        finally:
+            conn.close()
+
+    holders = [asyncio.create_task(asyncio.to_thread(hold)) for _ in range(2)]
+    await asyncio.to_thread(holding.wait)
+
+    def query() -> None:
+        with connections["tiny_pool"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    with pytest.raises(OperationalError) as info:
+        await oneloop.run_sync(query)
+    message = str(info.value)
+    assert "'tiny_pool'" in message
+    assert "holds the 2 connections" in message
+    assert "Django's sync pool" in message
+    assert "max_size" in message and "timeout" in message
+    release.set()
+    await asyncio.gather(*holders)
+    # The places came free: the loop gets a connection again.
+    await oneloop.run_sync(query)
