@@ -7,10 +7,10 @@ to ``max_size`` by itself, so together they could hold several times that.
 A ``Budget`` is the one count they all share: a pool takes a place before it
 opens a connection and the place comes back when the connection closes.
 When the budget is full, a pool's background connect waits for a place (a
-thread blocks, a loop awaits; the pool's clients wait up to its
-``timeout`` as for any busy pool); and a pool that is given back a connection, or
-holds an idle one, while another pool of the alias waits, closes it so its
-place goes to the waiter.
+thread blocks, a loop awaits; the pool's clients wait up to its ``timeout``
+as for any busy pool); and a pool that is given back a connection, or holds
+an idle one, while another pool of the alias waits, closes it so its place
+goes to the waiter.
 
 Cost: a take and a give-back per physical connection, nothing per query.
 """

@@ -23,7 +23,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTi
 from psycopg_pool.pool_async import StopWorker
 
 from oneloop.bridge import await_, in_bridge, run_sync
-from oneloop.db.backends._budget import Budget, budget_for, release
+from oneloop.db.backends._budget import Budget, budget_for, budget_size, release
 from oneloop.db.backends._commit import ShieldedCommit
 from oneloop.db.backends._pools import (
     PoolLifecycle,
@@ -191,7 +191,7 @@ class BridgedPool(PoolLifecycle):
 
     def __init__(self, wrapper: DatabaseWrapper, options: dict[str, Any]) -> None:
         self.alias = wrapper.alias
-        self.max_size = options.get("max_size", options.get("min_size", 4))
+        self.max_size = budget_size(options)
         self.timeout = options.get("timeout", 30.0)
         kwargs = wrapper.get_connection_params()
         kwargs["autocommit"] = True  # Django sets it later, as for its own pool
