@@ -145,3 +145,32 @@ async def test_a_full_budget_times_out_naming_alias_and_fix(close_sync_pools):
     await asyncio.gather(*holders)
     # The places came free: the loop gets a connection again.
     await oneloop.run_sync(query)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "budget"])
+async def test_idle_sync_connections_make_room_for_the_loop(close_sync_pools):
+    close_sync_pools("budget")
+    max_size = settings.DATABASES["budget"]["OPTIONS"]["pool"]["max_size"]
+    # Sync work before serving leaves Django's sync pool with its min_size
+    # connections, idle.
+    await asyncio.to_thread(hold_a_connection, 0)
+    assert connections["budget"].pool.get_stats()["pool_available"] >= 1
+    # The loop still gets the whole budget at once: max_size tasks each
+    # hold a connection until all of them have one.
+    holding = 0
+    everyone = asyncio.Event()
+
+    def hold_until_everyone_holds() -> None:
+        nonlocal holding
+        with connections["budget"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            holding += 1
+            if holding == max_size:
+                everyone.set()
+            oneloop.await_(everyone.wait())
+        connections["budget"].close()
+
+    tasks = [oneloop.run_sync(hold_until_everyone_holds) for _ in range(max_size)]
+    await asyncio.wait_for(asyncio.gather(*tasks), 20)
+    # The sync pool gave its idle connections up for them.
+    assert connections["budget"].pool.get_stats()["pool_size"] == 0
