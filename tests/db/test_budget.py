@@ -8,6 +8,7 @@ process than that, whatever the mix of work."""
 import asyncio
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -174,3 +175,75 @@ async def test_idle_sync_connections_make_room_for_the_loop(close_sync_pools):
     await asyncio.wait_for(asyncio.gather(*tasks), 20)
     # The sync pool gave its idle connections up for them.
     assert connections["budget"].pool.get_stats()["pool_size"] == 0
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "budget"])
+async def test_idle_loop_connections_make_room_for_threads(close_sync_pools):
+    close_sync_pools("budget")
+    max_size = settings.DATABASES["budget"]["OPTIONS"]["pool"]["max_size"]
+    # A burst on the loop leaves its pool with max_size idle connections.
+    bursts = [oneloop.run_sync(hold_a_connection, 0.1) for _ in range(max_size)]
+    await asyncio.gather(*bursts)
+    # Threads (SYNC_VIEWS="thread" views, offload() calls) still get the
+    # whole budget at once: each holds its connection until all do.
+    everyone = threading.Barrier(max_size, timeout=20)
+
+    def hold_until_everyone_holds() -> None:
+        conn = connections["budget"]
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                everyone.wait()
+        finally:
+            conn.close()
+
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=max_size) as threads:
+        await asyncio.gather(
+            *(
+                loop.run_in_executor(threads, hold_until_everyone_holds)
+                for _ in range(max_size)
+            )
+        )
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "tiny_pool"])
+async def test_a_thread_waiting_on_a_full_budget_is_told_the_same(close_sync_pools):
+    close_sync_pools("tiny_pool")
+    # Two tasks on the loop hold both places of tiny_pool's budget; a
+    # thread's query then finds no place in 0.3 s.
+    holding = 0
+    everyone = asyncio.Event()
+    release = asyncio.Event()
+
+    def hold() -> None:
+        nonlocal holding
+        with connections["tiny_pool"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            holding += 1
+            if holding == 2:
+                everyone.set()
+            oneloop.await_(release.wait())
+        connections["tiny_pool"].close()
+
+    holders = [asyncio.create_task(oneloop.run_sync(hold)) for _ in range(2)]
+    await everyone.wait()
+
+    def query() -> None:
+        conn = connections["tiny_pool"]
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        finally:
+            conn.close()
+
+    with pytest.raises(OperationalError) as info:
+        await asyncio.to_thread(query)
+    message = str(info.value)
+    assert "'tiny_pool'" in message
+    assert "holds the 2 connections" in message
+    assert "max_size" in message and "timeout" in message
+    release.set()
+    await asyncio.gather(*holders)
+    # The places came back: the thread gets a connection again.
+    await asyncio.to_thread(query)

@@ -154,6 +154,19 @@ class _SyncPool(ConnectionPool):
         finally:
             release(conn)
 
+    def getconn(self, timeout: float | None = None) -> Any:
+        try:
+            return super().getconn(timeout)
+        except PoolTimeout as exc:
+            raise PoolTimeout(
+                timeout_message(
+                    self.budget.alias,
+                    self.timeout if timeout is None else timeout,
+                    self.budget.size,
+                    budget=True,
+                )
+            ) from exc
+
     def putconn(self, conn: Any) -> None:
         if not self.budget.others_waiting(self):
             return super().putconn(conn)
