@@ -46,7 +46,8 @@ __all__ = ["DatabaseWrapper", "aclose_pools"]
 
 logger = logging.getLogger("oneloop.db")
 
-# Connections being handed back to their pool by BridgedPool.drop().
+# Connections being handed back to their pool by BridgedPool.drop(), or
+# closed for another pool of the alias by _Pool.lend().
 _returning: set[asyncio.Task] = set()
 
 
