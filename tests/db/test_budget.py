@@ -8,6 +8,7 @@ process than that, whatever the mix of work."""
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -110,44 +111,6 @@ async def test_sync_pool_threads_and_loop_share_max_size(close_sync_pools):
     assert took < 5
 
 
-@pytest.mark.django_db(transaction=True, databases=["default", "tiny_pool"])
-async def test_a_full_budget_times_out_naming_alias_and_fix(close_sync_pools):
-    close_sync_pools("tiny_pool")
-    # Two threads hold both places of tiny_pool's budget (max_size 2), on
-    # Django's sync pool; the loop's pool then finds no place in 0.3 s.
-    holding = threading.Barrier(3)
-    release = threading.Event()
-
-    def hold() -> None:
-        conn = connections["tiny_pool"]
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute("SELECT 1")
-                holding.wait()
-                release.wait()
-        finally:
-            conn.close()
-
-    holders = [asyncio.create_task(asyncio.to_thread(hold)) for _ in range(2)]
-    await asyncio.to_thread(holding.wait)
-
-    def query() -> None:
-        with connections["tiny_pool"].cursor() as cursor:
-            cursor.execute("SELECT 1")
-
-    with pytest.raises(OperationalError) as info:
-        await oneloop.run_sync(query)
-    message = str(info.value)
-    assert "'tiny_pool'" in message
-    assert "holds the 2 connections" in message
-    assert "Django's sync pool" in message
-    assert "max_size" in message and "timeout" in message
-    release.set()
-    await asyncio.gather(*holders)
-    # The places came free: the loop gets a connection again.
-    await oneloop.run_sync(query)
-
-
 @pytest.mark.django_db(transaction=True, databases=["default", "budget"])
 async def test_idle_sync_connections_make_room_for_the_loop(close_sync_pools):
     close_sync_pools("budget")
@@ -207,43 +170,61 @@ async def test_idle_loop_connections_make_room_for_threads(close_sync_pools):
         )
 
 
+async def run_on(side: str, fn: Callable[[], None]) -> None:
+    """Run sync ``fn`` on the loop in a bridge, or in a thread."""
+    if side == "loop":
+        await oneloop.run_sync(fn)
+    else:
+        await asyncio.to_thread(fn)
+
+
+def query_tiny_pool() -> None:
+    conn = connections["tiny_pool"]
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("holders", "waiter"), [("thread", "loop"), ("loop", "thread")]
+)
 @pytest.mark.django_db(transaction=True, databases=["default", "tiny_pool"])
-async def test_a_thread_waiting_on_a_full_budget_is_told_the_same(close_sync_pools):
+async def test_a_full_budget_times_out_naming_alias_and_fix(
+    holders, waiter, close_sync_pools
+):
     close_sync_pools("tiny_pool")
-    # Two tasks on the loop hold both places of tiny_pool's budget; a
-    # thread's query then finds no place in 0.3 s.
-    holding = 0
-    everyone = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    held: asyncio.Queue[None] = asyncio.Queue()
     release = asyncio.Event()
 
     def hold() -> None:
-        nonlocal holding
-        with connections["tiny_pool"].cursor() as cursor:
-            cursor.execute("SELECT 1")
-            holding += 1
-            if holding == 2:
-                everyone.set()
-            oneloop.await_(release.wait())
-        connections["tiny_pool"].close()
-
-    holders = [asyncio.create_task(oneloop.run_sync(hold)) for _ in range(2)]
-    await everyone.wait()
-
-    def query() -> None:
         conn = connections["tiny_pool"]
         try:
             with conn.cursor() as cursor:
                 cursor.execute("SELECT 1")
+                loop.call_soon_threadsafe(held.put_nowait, None)
+                if oneloop.in_bridge():
+                    oneloop.await_(release.wait())
+                else:
+                    asyncio.run_coroutine_threadsafe(release.wait(), loop).result()
         finally:
             conn.close()
 
+    # Two holders on one side take both places of tiny_pool's budget
+    # (max_size 2); the other side then finds none in 0.3 s.
+    holding = [asyncio.create_task(run_on(holders, hold)) for _ in range(2)]
+    for _ in holding:
+        await held.get()
     with pytest.raises(OperationalError) as info:
-        await asyncio.to_thread(query)
+        await run_on(waiter, query_tiny_pool)
     message = str(info.value)
     assert "'tiny_pool'" in message
     assert "holds the 2 connections" in message
+    assert "Django's sync pool" in message
     assert "max_size" in message and "timeout" in message
     release.set()
-    await asyncio.gather(*holders)
-    # The places came back: the thread gets a connection again.
-    await asyncio.to_thread(query)
+    await asyncio.gather(*holding)
+    # The places came back: the waiting side gets a connection again.
+    await run_on(waiter, query_tiny_pool)
