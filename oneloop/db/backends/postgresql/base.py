@@ -163,7 +163,7 @@ class _SyncPool(ConnectionPool):
                 timeout_message(
                     self.budget.alias,
                     self.timeout if timeout is None else timeout,
-                    self.budget.size,
+                    min(self.max_size, self.budget.size),
                     budget=True,
                 )
             ) from exc
@@ -266,6 +266,8 @@ class BridgedPool(PoolLifecycle):
             # psycopg's pool closed itself (it cannot be opened again): the
             # next opening starts from a new one.
             self.pool = self._new_pool()
+            if self._budget.held < self._budget.size:
+                raise  # not for want of a place: the server is slow or down
             raise PoolTimeout(
                 timeout_message(self.alias, self.timeout, self.max_size, budget=True)
             ) from exc
