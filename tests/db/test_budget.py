@@ -266,3 +266,63 @@ async def test_a_full_budget_times_out_naming_alias_and_fix(
     await asyncio.gather(*holding)
     # The places came back: the waiting side gets a connection again.
     await run_on(waiter, query_tiny_pool)
+
+
+@pytest.mark.parametrize("side", ["loop", "thread"])
+@pytest.mark.django_db(transaction=True, databases=["default", "budget"])
+async def test_connections_lost_with_their_server_give_their_places_back(
+    side, close_sync_pools
+):
+    close_sync_pools("budget")
+    max_size = settings.DATABASES["budget"]["OPTIONS"]["pool"]["max_size"]
+    # The broken connections stay referenced, as a traceback or a reference
+    # cycle keeps them: their places must come back when the pool drops
+    # them, not when they are collected.
+    lost = []
+
+    def hold_until_killed() -> None:
+        conn = connections["budget"]
+        try:
+            with conn.cursor() as cursor:
+                lost.append(conn.connection)
+                cursor.execute("SELECT pg_sleep(60)")
+        except OperationalError:
+            pass  # its server process was terminated, as in a restart
+        finally:
+            conn.close()
+
+    db = settings.DATABASES["budget"]
+    server = await psycopg.AsyncConnection.connect(
+        host=db["HOST"],
+        port=db["PORT"],
+        user=db["USER"],
+        dbname=connections["budget"].settings_dict["NAME"],
+        autocommit=True,
+    )
+    async with server:
+        holders = [
+            asyncio.create_task(run_on(side, hold_until_killed))
+            for _ in range(max_size)
+        ]
+        sleeping = (
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE application_name = %s AND query LIKE %s"
+        )
+        for _ in range(200):
+            cursor = await server.execute(sleeping, [APPLICATION, "%pg_sleep(60)%"])
+            pids = [pid for (pid,) in await cursor.fetchall()]
+            if len(pids) == max_size:
+                break
+            await asyncio.sleep(0.1)
+        assert len(pids) == max_size, pids
+        for pid in pids:
+            await server.execute("SELECT pg_terminate_backend(%s)", [pid])
+        await asyncio.wait_for(asyncio.gather(*holders), 30)
+    assert len(lost) == max_size
+    # The whole budget is there again for the same side, at once.
+    await asyncio.wait_for(
+        asyncio.gather(
+            *(run_on(side, lambda: hold_a_connection(0.2)) for _ in range(max_size))
+        ),
+        20,
+    )

@@ -61,7 +61,9 @@ class _Pool(AsyncConnectionPool):
     would make it wait forever.
 
     The budget hooks are psycopg_pool's own steps for opening
-    (``_connect``) and closing (``_close_connection``) a connection.
+    (``_connect``) and closing (``_close_connection``) a connection, and
+    for taking one back (``_return_connection``), where a broken one is
+    dropped without being closed.
     """
 
     budget: Budget
@@ -100,6 +102,14 @@ class _Pool(AsyncConnectionPool):
             await super()._close_connection(aconn)
         finally:
             release(aconn)
+
+    async def _return_connection(self, aconn: Any, *args: Any, **kwargs: Any) -> None:
+        if aconn.pgconn.transaction_status == TransactionStatus.UNKNOWN:
+            # Broken (its server went away): psycopg drops it unclosed and
+            # opens a replacement, which needs this place now, not when the
+            # collector finds the dead connection.
+            release(aconn)
+        await super()._return_connection(aconn, *args, **kwargs)
 
     async def retire(self, aconn: Any) -> None:
         """Close ``aconn``, taken from this pool, instead of taking it back:
@@ -154,6 +164,11 @@ class _SyncPool(ConnectionPool):
             super()._close_connection(conn)
         finally:
             release(conn)
+
+    def _return_connection(self, conn: Any, *args: Any, **kwargs: Any) -> None:
+        if conn.pgconn.transaction_status == TransactionStatus.UNKNOWN:
+            release(conn)  # broken: as in _Pool._return_connection
+        super()._return_connection(conn, *args, **kwargs)
 
     def getconn(self, timeout: float | None = None) -> Any:
         try:
