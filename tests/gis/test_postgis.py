@@ -63,6 +63,18 @@ def test_no_w001_for_the_postgis_engine():
     assert not warnings, [e.msg for e in warnings]
 
 
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_djangos_postgis_engine_is_pointed_to_this_one():
+    stock = {
+        **settings.DATABASES["postgis"],
+        "ENGINE": "django.contrib.gis.db.backends.postgis",
+    }
+    with override_settings(DATABASES={"default": stock}):
+        warnings = [e for e in run_checks() if e.id == "oneloop.W001"]
+    assert warnings
+    assert "'oneloop.contrib.gis.db.backends.postgis'" in warnings[0].hint
+
+
 async def test_geometries_round_trip_in_a_bridge(place):
     from django.contrib.gis.geos import Point, Polygon
 
