@@ -32,7 +32,9 @@ case ",$extras," in
     # GeoDjango's tests (tests/gis, Django's gis_tests) load GDAL and GEOS,
     # and need PostGIS in the local PostgreSQL server.
     gis=""
-    has_library() { python3 -c "import ctypes.util as u; assert u.find_library('$1')" 2>/dev/null; }
+    has_library() {
+        python3 -c "import ctypes.util as u; assert u.find_library('$1')" 2>/dev/null
+    }
     has_library gdal || gis="$gis gdal-bin"
     has_library geos_c || gis="$gis libgeos-c1v5"
     for pg in $(ls /etc/postgresql 2>/dev/null); do
