@@ -5,12 +5,14 @@
     python -m compat run --backend postgresql --mode bridged [labels…]
     python -m compat run --backend sqlite --mode sync --engine stock
     python -m compat run --backend mysql --mode sync
+    python -m compat run --backend postgis --mode bridged   # gis_tests
     python -m compat run --backend postgresql --mode sync --full
     python -m compat report          # rebuild docs/compatibility.md
     python -m compat venv --python python3.12 --django '>=6,<7'
                                      # another Python/Django, for run --python
 
-Without labels, ``run`` uses the CI list (``CI_LABELS``). Runs of the CI list
+Without labels, ``run`` uses the CI list (``CI_LABELS``; ``GIS_LABELS`` for
+the PostGIS ENGINE). Runs of the CI list
 or of the full suite are recorded in ``compat/results/``; other label sets in
 ``compat/.cache/results/``. The exit status is runtests.py's.
 """
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from compat import report, source
 
-__all__ = ["CI_LABELS", "main"]
+__all__ = ["CI_LABELS", "GIS_LABELS", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -42,6 +44,10 @@ CI_LABELS = (
     "get_or_create bulk_create model_fields expressions aggregation "
     "prefetch_related many_to_one one_to_one m2m_through delete update admin_views"
 ).split()
+
+# The CI list of the GeoDjango ENGINE: Django's GIS tests, which need a
+# spatial ENGINE (the other labels run on the PostgreSQL ENGINE it extends).
+GIS_LABELS = ("gis_tests",)
 
 
 def _python_version(python: str) -> str:
@@ -66,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.labels:
         labels, label_set = list(args.labels), "custom"
     else:
-        labels, label_set = list(CI_LABELS), "ci"
+        labels = list(GIS_LABELS if args.backend == "postgis" else CI_LABELS)
+        label_set = "ci"
     settings = f"compat.settings.{args.backend}"
     if args.engine == "stock":
         settings += "_stock"
@@ -222,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run Django's test suite once")
     p_run.add_argument(
-        "--backend", choices=("postgresql", "sqlite", "mysql"), required=True
+        "--backend", choices=("postgresql", "postgis", "sqlite", "mysql"), required=True
     )
     p_run.add_argument("--mode", choices=("sync", "bridged"), default="sync")
     p_run.add_argument(

@@ -12,6 +12,9 @@ This module keeps the harness's lists:
   for instance). Applied only in bridged mode.
 * ``root_only_failures()``: tests that fail when the suite runs as root
   (as CI does) on stock Django too. The runner drops them at load time.
+* ``library_failures()``: GIS tests that fail on stock Django too with the
+  installed GEOS or GDAL, which reject input the tests give them. Dropped at
+  load time too.
 
 Entries are gated on ``django.VERSION`` so a renamed or removed test never
 crashes the run (Django raises on a name it cannot import), and an entry that
@@ -25,6 +28,7 @@ import django
 __all__ = [
     "bridged_expected_failures",
     "bridged_skips",
+    "library_failures",
     "root_only_failures",
 ]
 
@@ -86,5 +90,31 @@ def root_only_failures() -> dict[str, set[str]]:
             ".test_error_if_file_path_is_not_writable",
             "mail.test_backends.FileBackendPathLibTests"
             ".test_error_if_file_path_is_not_writable",
+        }
+    return result
+
+
+def library_failures() -> dict[str, set[str]]:
+    """GIS tests that fail on stock Django too with the installed libraries:
+    reason → dotted test names. Each is found by giving the library the
+    input its test gives it, so a library that accepts it runs the test."""
+    from django.contrib.gis.gdal import GDALException, SpatialReference
+    from django.contrib.gis.geos import GEOSException, GEOSGeometry
+
+    result: dict[str, set[str]] = {}
+    try:
+        GEOSGeometry("GEOMETRYCOLLECTIONZM(POINT ZM (0 0 0 0))")
+    except GEOSException:  # GEOS 3.11 (Debian 12)
+        result["GEOS rejects WKT with no space before a dimension marker"] = {
+            "gis_tests.geos_tests.test_geos_limit.GEOSLimitTest"
+            ".test_wkt_dimension_marker_whitespace_is_limited",
+            "gis_tests.geos_tests.test_geos_limit.GEOSLimitTest"
+            ".test_wkt_reader_whitespace_is_limited",
+        }
+    try:
+        SpatialReference(" \tESRI::" + SpatialReference(4326).wkt)
+    except GDALException:  # GDAL 3.6 (Debian 12)
+        result["GDAL rejects whitespace before an ESRI:: prefix"] = {
+            "gis_tests.gdal_tests.test_srs.SpatialRefTest.test_esri_prefixed_wkt",
         }
     return result

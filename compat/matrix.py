@@ -60,6 +60,9 @@ MATRIX: tuple[Combination, ...] = (
             ("sqlite", "sync"),
             ("mysql", "sync"),
             ("mysql", "bridged"),
+            # gis_tests on the GeoDjango ENGINE (about a minute a mode).
+            ("postgis", "sync"),
+            ("postgis", "bridged"),
         ),
         # MariaDB on the main combination: its ENGINE's code does not
         # depend on the Django version more than the others' do.

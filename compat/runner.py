@@ -3,8 +3,9 @@
 ``CompatRunner`` is Django's ``DiscoverRunner`` with four additions, each kept
 out of the backends on purpose:
 
-* When the suite runs as root (as CI does), it drops the few tests that fail
-  as root on stock Django too (``deviations.root_only_failures``). It filters
+* It drops the few tests that fail on stock Django too: as root (as CI
+  runs) ``deviations.root_only_failures``, and with the installed GEOS or
+  GDAL ``deviations.library_failures`` (GIS runs only). It filters
   at ``load_tests_for_label``: patching test instances breaks pickling for the
   parallel runner, and overriding ``build_suite`` loses the parallel suite.
 * It applies the deviation lists the way Django applies
@@ -452,20 +453,23 @@ class CompatRunner(DiscoverRunner):
         super().__init__(*args, **kwargs)
         self.dropped: dict[str, str] = {}
         self.applied: list[dict[str, str]] = []
-        self._root_drops: dict[str, str] = {}
+        self._drops: dict[str, str] = {}
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             for reason, names in deviations.root_only_failures().items():
-                self._root_drops.update(dict.fromkeys(names, reason))
+                self._drops.update(dict.fromkeys(names, reason))
+        if connections[DEFAULT_DB_ALIAS].features.gis_enabled:
+            for reason, names in deviations.library_failures().items():
+                self._drops.update(dict.fromkeys(names, reason))
         if uses_oneloop_engines():
             _install_oneloop()
 
     def load_tests_for_label(self, label: str, discover_kwargs: dict) -> Any:
         tests = super().load_tests_for_label(label, discover_kwargs)
-        if tests is None or not self._root_drops:
+        if tests is None or not self._drops:
             return tests
         kept = []
         for test in iter_test_cases(tests):
-            reason = self._root_drops.get(test.id())
+            reason = self._drops.get(test.id())
             if reason is None:
                 kept.append(test)
             else:

@@ -45,9 +45,11 @@ def check_databases(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 f"Database alias {alias!r} uses the ENGINE "
                 f"{str(db.get('ENGINE', ''))!r}, which blocks the event loop.",
                 hint="Use 'oneloop.db.backends.postgresql', "
-                "'oneloop.db.backends.mysql' or 'oneloop.db.backends.sqlite3', or "
-                "a backend that subclasses one. While any alias uses another "
-                "ENGINE, the ORM's a*() methods keep Django's thread hop.",
+                "'oneloop.db.backends.mysql' or 'oneloop.db.backends.sqlite3' "
+                "('oneloop.contrib.gis.db.backends.postgis' for GeoDjango on "
+                "PostGIS), or a backend that subclasses one. While any alias "
+                "uses another ENGINE, the ORM's a*() methods keep Django's "
+                "thread hop.",
                 id="oneloop.W001",
             )
         )

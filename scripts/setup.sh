@@ -27,6 +27,32 @@ case ",$extras," in
     fi
     ;;
 esac
+case ",$extras," in
+*,test,*)
+    # GeoDjango's tests (tests/gis, Django's gis_tests) load GDAL and GEOS,
+    # and need PostGIS in the local PostgreSQL server.
+    gis=""
+    has_library() {
+        python3 -c "import ctypes.util as u; assert u.find_library('$1')" 2>/dev/null
+    }
+    has_library gdal || gis="$gis gdal-bin"
+    has_library geos_c || gis="$gis libgeos-c1v5"
+    for pg in $(ls /etc/postgresql 2>/dev/null); do
+        [ -f "/usr/share/postgresql/$pg/extension/postgis.control" ] ||
+            gis="$gis postgresql-$pg-postgis-3"
+    done
+    if [ -n "$gis" ]; then
+        if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+            echo "Installing:$gis (for GeoDjango)"
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $gis >/dev/null
+        else
+            echo "GeoDjango's tests need:$gis. Without them they skip" \
+                "(and fail under CI=true): install them" >&2
+        fi
+    fi
+    ;;
+esac
 combo=$(python3 -m compat.matrix ci ${2:+"$2"} | sed -n 1p)
 read -r version django venv _ <<<"$combo"
 if [ ! -x "$venv/bin/python" ]; then

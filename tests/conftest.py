@@ -71,6 +71,14 @@ def pytest_collection_modifyitems(config, items):
             raise pytest.UsageError(f"CI needs every service: {message}")
         for item in items if this_pass else marked:
             item.add_marker(pytest.mark.skip(reason=message))
+    # GeoDjango's tests run in the PostgreSQL pass, where tests/settings.py
+    # adds the PostGIS alias when PostGIS, GDAL and GEOS are installed.
+    spatial = [item for item in items if item.get_closest_marker("postgis")]
+    if spatial and settings.DB == "postgresql" and settings.POSTGIS_MISSING:
+        if IN_CI:
+            raise pytest.UsageError(f"CI needs PostGIS: {settings.POSTGIS_MISSING}")
+        for item in spatial:
+            item.add_marker(pytest.mark.skip(reason=settings.POSTGIS_MISSING))
 
 
 @pytest.fixture(autouse=True)

@@ -5,9 +5,11 @@
 comes from ``ONELOOP_TEST_PG_*`` (host 127.0.0.1, port 5432, user postgres,
 trust auth), the MariaDB/MySQL server from ``ONELOOP_TEST_MYSQL_*`` (host
 127.0.0.1, port 3306, user root, no password); Redis from
-``ONELOOP_TEST_REDIS_URL``.
+``ONELOOP_TEST_REDIS_URL``. The PostgreSQL pass adds a ``postgis`` alias on
+the GeoDjango ENGINE where PostGIS, GDAL and GEOS are installed.
 """
 
+import ctypes.util
 import os
 import tempfile
 
@@ -123,6 +125,48 @@ else:
     raise RuntimeError(
         f"ONELOOP_TEST_DB must be postgresql, sqlite or mysql, not {DB!r}"
     )
+
+
+def _postgis_missing() -> str | None:
+    """Why the ``postgis`` alias cannot be made (``None`` when it can): the
+    GeoDjango ENGINE loads GDAL and GEOS, and its test database needs the
+    server's PostGIS extension."""
+    import psycopg
+
+    hint = "install them with scripts/setup.sh (as root) or .ci/run"
+    libraries = [lib for lib in ("gdal", "geos_c") if not ctypes.util.find_library(lib)]
+    if libraries:
+        return f"GeoDjango needs the {' and '.join(libraries)} libraries: {hint}"
+    try:
+        with psycopg.connect(
+            host=PG_HOST,
+            port=PG_PORT,
+            user=PG_USER,
+            dbname="postgres",
+            connect_timeout=5,
+        ) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'"
+            ).fetchone()
+    except psycopg.OperationalError as exc:
+        return f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT} ({exc})"
+    if not found:
+        return f"the PostgreSQL server has no PostGIS extension: {hint}"
+    return None
+
+
+POSTGIS_MISSING = _postgis_missing() if DB == "postgresql" else "postgresql-only"
+if not POSTGIS_MISSING:
+    # Its own test database: Django's PostGIS backend creates the extension
+    # there.
+    DATABASES["postgis"] = {
+        **DATABASES["default"],
+        "ENGINE": "oneloop.contrib.gis.db.backends.postgis",
+        "TEST": {
+            "NAME": f"{DATABASES['default']['TEST']['NAME']}_postgis",
+            "DEPENDENCIES": [],  # set up by itself when only it is needed
+        },
+    }
 
 # The default database again, through a project's own backend that subclasses
 # the oneloop ENGINE (tests/custom_backend).

@@ -3,9 +3,11 @@
 One module per backend and ENGINE family:
 
 * ``postgresql`` / ``mysql`` / ``sqlite``: oneloop's ENGINEs.
-* ``postgresql_stock`` / ``mysql_stock`` / ``sqlite_stock``: Django's own
-  ENGINEs, the baseline
-  every oneloop result is compared with.
+* ``postgis``: oneloop's GeoDjango ENGINE, for ``gis_tests`` (runtests.py
+  adds ``django.contrib.gis`` and the GIS tests when the ENGINE is spatial).
+* ``postgresql_stock`` / ``mysql_stock`` / ``sqlite_stock`` /
+  ``postgis_stock``: Django's own ENGINEs, the baseline every oneloop result
+  is compared with.
 
 They follow Django's ``tests/test_sqlite.py`` (the settings Django's CI uses)
 and differ only in ``DATABASES``.

@@ -1,0 +1,1 @@
+"""GeoDjango on oneloop's database ENGINEs."""

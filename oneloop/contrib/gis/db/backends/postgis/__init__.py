@@ -1,0 +1,1 @@
+"""``ENGINE: "oneloop.contrib.gis.db.backends.postgis"``."""
