@@ -145,6 +145,7 @@ class Server:
             **self.target.env(),
             "BENCH_SYSTEM": self.system.django_system,
             "BENCH_POOL": str(self.pool),
+            "BENCH_SERVER": self.system.server,
             "DJANGO_SETTINGS_MODULE": "bench.settings",
             "PYTHONUNBUFFERED": "1",
         }
