@@ -133,6 +133,35 @@ async def test_connection_goes_back_rolled_back_and_in_autocommit():
     assert not await Book.objects.filter(n=1).aexists()
 
 
+def _session_settings() -> tuple[int, str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CONNECTION_ID(), @@SESSION.tx_isolation, @@SESSION.sql_auto_is_null"
+        )
+        return cursor.fetchone()
+
+
+async def test_a_pooled_connection_is_set_up_once_and_keeps_its_session(
+    monkeypatch,
+):
+    first = await asyncio.create_task(oneloop.run_sync(_session_settings))
+    await asyncio.sleep(0.05)  # the finished task gives its connection back
+    awaited: list[Any] = []
+    io = ConnectionFacade.io
+
+    def counting_io(self: ConnectionFacade, awaitable: Any) -> Any:
+        awaited.append(awaitable.__qualname__)
+        return io(self, awaitable)
+
+    monkeypatch.setattr(ConnectionFacade, "io", counting_io)
+    again = await asyncio.create_task(oneloop.run_sync(_session_settings))
+    # The same connection, still with Django's session settings, which the
+    # new task did not send again; nor did setting autocommit, already on,
+    # go through the loop: the query was its only round trip.
+    assert again == first and again[1:] == ("READ-COMMITTED", 0)
+    assert awaited == ["Cursor.execute"]
+
+
 CREATE_VALUES = """
     CREATE TABLE oneloop_values (
         d DECIMAL(12, 4), dt DATETIME(6), ts TIMESTAMP(6) NULL, day DATE,

@@ -175,6 +175,11 @@ class DriverConnection(Connection):
     literal became ``_binary _binary'…'``, a syntax error.
     """
 
+    session_ready = False
+    """Set once Django's backend has made its session settings on this
+    connection (``init_connection_state``): they last as long as the
+    connection, so a pooled one is set up once, not on every checkout."""
+
     def escape(self, obj: Any, mapping: Any = None) -> str:
         if isinstance(obj, bytes | bytearray):
             # asyncmy's own quoting of bytes, unprefixed.
@@ -294,7 +299,13 @@ class ConnectionFacade:
         self.io(self._aconn.rollback())
 
     def autocommit(self, on: bool) -> None:
-        self.io(self._aconn.autocommit(on))
+        if self._aconn.get_autocommit() == on:
+            # Already so (Django sets it on every checkout of a connection
+            # the pool gave back in autocommit): asyncmy sends nothing, so
+            # no round trip through the loop either.
+            self.at_once(self._aconn.autocommit(on))
+        else:
+            self.io(self._aconn.autocommit(on))
 
     def get_autocommit(self) -> bool:
         return self._aconn.get_autocommit()

@@ -319,6 +319,21 @@ class DatabaseWrapper(ShieldedCommit, django_mysql.DatabaseWrapper):
         pool.open()
         return pool.getconn()
 
+    def init_connection_state(self) -> None:
+        # Django's backend sets SQL_AUTO_IS_NULL and the isolation level on
+        # each new connection, one round trip. They are session settings: a
+        # pooled connection keeps them, so each is set up once, as a
+        # persistent connection is on the sync path, and a task (a request)
+        # that takes it from the pool again pays no round trip for them.
+        connection = self.connection
+        if not isinstance(connection, ConnectionFacade):
+            return super().init_connection_state()
+        aconn = connection.async_connection
+        if not aconn.session_ready:
+            super().init_connection_state()
+            aconn.session_ready = True
+        return None
+
     @cached_property
     def mysql_server_data(self) -> dict[str, Any]:
         # Django's backend reads the server's version and settings once per
