@@ -578,3 +578,45 @@ def test_pool_options_the_mysql_pool_lacks_are_system_check_errors():
         errors = [e for e in run_checks() if e.id == "oneloop.E001"]
     assert any("max_waiting" in e.msg for e in errors), errors
     assert "max_size" in errors[0].hint
+
+
+@pytest.mark.parametrize(
+    ("change", "check_id", "fragments"),
+    [
+        ({"OPTIONS": {"no_such_option": 1}}, "oneloop.E003",
+         ["'no_such_option'", "'default'", "asyncmy"]),
+        ({"OPTIONS": {"pool": {"max_size": 4}}, "CONN_MAX_AGE": 60}, "oneloop.E001",
+         ["'default'", "CONN_MAX_AGE = 60", "persistent"]),
+    ],
+    ids=["driver option", "pool with CONN_MAX_AGE"],
+)  # fmt: skip
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_options_a_bridge_would_refuse_are_system_check_errors(
+    change, check_id, fragments
+):
+    from django.core.checks import run_checks
+
+    db = {**connection.settings_dict, **change}
+    with override_settings(DATABASES={"default": db}):
+        errors = [e for e in run_checks() if e.id.startswith("oneloop.E")]
+    assert [e.id for e in errors] == [check_id], errors
+    for fragment in fragments:
+        assert fragment in errors[0].msg
+    assert errors[0].hint
+
+
+async def test_a_pool_with_conn_max_age_names_the_alias_and_the_fix():
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings = {
+        **connection.settings_dict,
+        "OPTIONS": {"pool": {"max_size": 2}},
+        "CONN_MAX_AGE": 60,
+    }
+    bad = DatabaseWrapper(settings, alias="persistent_pool")
+    with pytest.raises(ImproperlyConfigured) as info:
+        await oneloop.run_sync(bad.ensure_connection)
+    message = str(info.value)
+    assert message.startswith("Pooling doesn't support persistent connections.")
+    assert "DATABASES['persistent_pool']" in message
+    assert "remove CONN_MAX_AGE" in message
