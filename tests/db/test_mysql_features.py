@@ -492,6 +492,52 @@ async def test_closing_a_cursor_drains_the_results_left_as_with_mysqlclient():
     assert bridged == stock == ([(1,)], [(3,)])
 
 
+async def test_a_connection_given_back_goes_to_the_longest_waiting_task():
+    settings = {
+        **connection.settings_dict,
+        "OPTIONS": {"pool": {"min_size": 1, "max_size": 1, "timeout": 10}},
+    }
+    own = DatabaseWrapper(settings, alias="one_connection")
+    served: list[str] = []
+    pools: list[Any] = []
+    tasks: list[asyncio.Task] = []
+    hold, first_served, late_started = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    def take(name: str, until: asyncio.Event | None) -> None:
+        pool = own.pool
+        pool.open()
+        pools.append(pool)
+        facade = pool.getconn()
+        served.append(name)
+        first_served.set()
+        if until is not None:
+            oneloop.await_(until.wait())
+        pool.putconn(facade)
+
+    tasks.append(asyncio.create_task(oneloop.run_sync(take, "first", hold)))
+    await first_served.wait()
+    tasks.append(asyncio.create_task(oneloop.run_sync(take, "waiting", None)))
+    await asyncio.sleep(0.05)  # it waits for the one connection
+    release = pools[0]._release
+
+    async def release_as_a_request_arrives(aconn: Any, cancelled: bool) -> None:
+        # A new task starts while the connection is given back (no round
+        # trip: it is in autocommit, out of any transaction).
+        if len(tasks) == 2:
+            tasks.append(asyncio.create_task(oneloop.run_sync(take, "late", None)))
+            late_started.set()
+        await release(aconn, cancelled)
+
+    pools[0]._release = release_as_a_request_arrives
+    hold.set()
+    try:
+        await asyncio.wait_for(late_started.wait(), 10)
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    finally:
+        await oneloop.run_sync(own.close_pool)
+    assert served == ["first", "waiting", "late"]
+
+
 async def test_pool_false_opens_a_connection_of_its_own():
     settings = {**connection.settings_dict, "OPTIONS": {"pool": False}}
     own = DatabaseWrapper(settings, alias="no_pool")

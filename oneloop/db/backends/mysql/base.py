@@ -95,7 +95,9 @@ class MySQLPool(PoolLifecycle):
         self.kwargs["autocommit"] = True  # Django sets it again, as it needs
         self._idle: list[Connection] = []
         self._size = 0  # connections open, opening or being killed
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # Tasks waiting for a connection, longest waiting first; each is
+        # handed a connection, or None for a place to open one in.
+        self._waiters: deque[asyncio.Future[Connection | None]] = deque()
         self._closed = False
         self._killer: Connection | None = None
         self._kill_lock = asyncio.Lock()
@@ -158,21 +160,28 @@ class MySQLPool(PoolLifecycle):
                     self._size -= 1
                     self._wake()
                     raise
-            waiter = loop.create_future()
+            waiter: asyncio.Future[Connection | None] = loop.create_future()
             self._waiters.append(waiter)
             try:
                 async with asyncio.timeout_at(deadline):
-                    await waiter
+                    handed = await waiter
             except BaseException as exc:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
                 elif waiter.done() and not waiter.cancelled():
-                    self._wake()  # woken, but leaving: pass the turn on
+                    # Served, but leaving: pass the connection or turn on.
+                    handed = waiter.result()
+                    if handed is None:
+                        self._wake()
+                    else:
+                        self._hand_over(handed)
                 if isinstance(exc, TimeoutError):
                     raise PoolTimeout(
                         timeout_message(self.alias, self.timeout, self.max_size)
                     ) from None
                 raise
+            if handed is not None:
+                return handed
 
     async def _alive(self, aconn: Connection) -> bool:
         try:
@@ -182,11 +191,25 @@ class MySQLPool(PoolLifecycle):
         return True
 
     def _wake(self) -> None:
+        """Tell the longest waiting task that a place came free (to open a
+        connection in, or to see the pool closed)."""
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
+
+    def _hand_over(self, aconn: Connection) -> None:
+        """Give a connection that came back to the longest waiting task, or
+        keep it idle. Handed over directly, it cannot be taken by a task
+        that arrived later, which under load left some requests waiting
+        for seconds."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(aconn)
+                return
+        self._idle.append(aconn)
 
     def putconn(self, facade: ConnectionFacade) -> None:
         # Held against a second cancellation: a connection half given back
@@ -212,8 +235,7 @@ class MySQLPool(PoolLifecycle):
         except Exception:  # a connection that cannot be reset is not reused
             self._drop(aconn)
             return
-        self._idle.append(aconn)
-        self._wake()
+        self._hand_over(aconn)
 
     def _drop(self, aconn: Connection) -> None:
         """Close ``aconn``'s socket and free its place in the pool."""
