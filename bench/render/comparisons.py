@@ -294,16 +294,24 @@ def render_mysql(results: dict[str, Any], name: str) -> list[str]:
         "backend has no pool: under WSGI one persistent connection per "
         f"thread ({p['pool']} threads, `CONN_MAX_AGE = None`), under ASGI a "
         "connection per request (`CONN_MAX_AGE = 0`, as Django's docs advise "
-        "for ASGI). Rows with more than 0.1 % failed requests get no ratio.",
+        "for ASGI). Rows with more than 0.1 % failed requests get no ratio. "
+        "*Cores*: the CPU time the server got per second of the run (req/s "
+        "x CPU µs/req); *waited*: seconds per second its threads were ready "
+        "to run but waited for a CPU taken by other work on the machine. At "
+        "a like cost per request, a server held back more serves fewer "
+        "requests.",
         "",
     ]
     lines += table(
-        ["system", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "failed", "x WSGI"],
+        ["system", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "cores", "waited",
+         "failed", "x WSGI"],
         [
-            [r["label"], f"error: {r['error']}", "", "", "", "", ""]
+            [r["label"], f"error: {r['error']}", "", "", "", "", "", "", ""]
             if "requests" not in r
             else [r["label"], number(r.get("rps")), number(r.get("p50_ms"), 1),
                   number(r.get("p99_ms"), 1), number(r.get("cpu_us_per_request")),
+                  number((r.get("cpu_us_per_request") or 0) * r["rps"] / 1e6, 2),
+                  number(r.get("cpu_wait_per_s"), 2),
                   r.get("socket_errors", 0) + r.get("non_2xx", 0),
                   ratio(r["rps"], wsgi) if clean(r) else unclean_reason(r)]
             for r in rows
