@@ -133,6 +133,20 @@ async def test_connection_goes_back_rolled_back_and_in_autocommit():
     assert not await Book.objects.filter(n=1).aexists()
 
 
+def _count_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the name of each driver call that goes through the
+    loop (``ConnectionFacade.io``), in order."""
+    awaited: list[str] = []
+    io = ConnectionFacade.io
+
+    def counting_io(self: ConnectionFacade, awaitable: Any) -> Any:
+        awaited.append(awaitable.__qualname__)
+        return io(self, awaitable)
+
+    monkeypatch.setattr(ConnectionFacade, "io", counting_io)
+    return awaited
+
+
 def _session_settings() -> tuple[int, str, int]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -146,14 +160,7 @@ async def test_a_pooled_connection_is_set_up_once_and_keeps_its_session(
 ):
     first = await asyncio.create_task(oneloop.run_sync(_session_settings))
     await asyncio.sleep(0.05)  # the finished task gives its connection back
-    awaited: list[Any] = []
-    io = ConnectionFacade.io
-
-    def counting_io(self: ConnectionFacade, awaitable: Any) -> Any:
-        awaited.append(awaitable.__qualname__)
-        return io(self, awaitable)
-
-    monkeypatch.setattr(ConnectionFacade, "io", counting_io)
+    awaited = _count_round_trips(monkeypatch)
     again = await asyncio.create_task(oneloop.run_sync(_session_settings))
     # The same connection, still with Django's session settings, which the
     # new task did not send again; nor did setting autocommit, already on,
@@ -462,14 +469,7 @@ async def test_a_lookup_waits_on_the_loop_once_and_reads_its_rows_in_place(
     monkeypatch,
 ):
     await Book.objects.acreate(title="one", n=1)
-    awaited: list[Any] = []
-    io = ConnectionFacade.io
-
-    def counting_io(self: ConnectionFacade, awaitable: Any) -> Any:
-        awaited.append(awaitable.__qualname__)
-        return io(self, awaitable)
-
-    monkeypatch.setattr(ConnectionFacade, "io", counting_io)
+    awaited = _count_round_trips(monkeypatch)
     book = await Book.objects.filter(n=1).afirst()
     # The query; fetching the buffered rows and closing the cursor need
     # no round trip through the loop.
