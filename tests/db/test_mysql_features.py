@@ -169,6 +169,24 @@ async def test_a_pooled_connection_is_set_up_once_and_keeps_its_session(
     assert awaited == ["Cursor.execute"]
 
 
+async def test_a_copy_wanting_another_isolation_level_gets_it_from_the_pool():
+    def levels() -> tuple[str, str]:
+        other = connection.copy()
+        other.settings_dict["OPTIONS"] = {
+            **other.settings_dict["OPTIONS"],
+            "isolation_level": "serializable",
+        }
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SELECT @@SESSION.tx_isolation")
+                level = cursor.fetchone()[0]
+        finally:
+            other.close()  # back to the pool, serializable
+        return level, _session_settings()[1]
+
+    assert await oneloop.run_sync(levels) == ("SERIALIZABLE", "READ-COMMITTED")
+
+
 CREATE_VALUES = """
     CREATE TABLE oneloop_values (
         d DECIMAL(12, 4), dt DATETIME(6), ts TIMESTAMP(6) NULL, day DATE,

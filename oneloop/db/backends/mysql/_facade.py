@@ -175,10 +175,11 @@ class DriverConnection(Connection):
     literal became ``_binary _binary'…'``, a syntax error.
     """
 
-    session_ready = False
-    """Set once Django's backend has made its session settings on this
-    connection (``init_connection_state``): they last as long as the
-    connection, so a pooled one is set up once, not on every checkout."""
+    session_isolation: str | None = None
+    """The isolation level Django's backend set up this connection's session
+    with (``init_connection_state``; ``""`` for none), ``None`` before that.
+    The session settings last as long as the connection, so a pooled one is
+    set up again only by a wrapper that wants another level."""
 
     def escape(self, obj: Any, mapping: Any = None) -> str:
         if isinstance(obj, bytes | bytearray):

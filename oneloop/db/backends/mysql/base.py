@@ -346,14 +346,17 @@ class DatabaseWrapper(ShieldedCommit, django_mysql.DatabaseWrapper):
         # each new connection, one round trip. They are session settings: a
         # pooled connection keeps them, so each is set up once, as a
         # persistent connection is on the sync path, and a task (a request)
-        # that takes it from the pool again pays no round trip for them.
+        # that takes it from the pool again pays no round trip for them;
+        # only a wrapper that wants another isolation level (a copy with
+        # other OPTIONS) sets it up again.
         connection = self.connection
         if not isinstance(connection, ConnectionFacade):
             return super().init_connection_state()
         aconn = connection.async_connection
-        if not aconn.session_ready:
+        wanted = self.isolation_level or ""
+        if aconn.session_isolation != wanted:
             super().init_connection_state()
-            aconn.session_ready = True
+            aconn.session_isolation = wanted
         return None
 
     @cached_property
