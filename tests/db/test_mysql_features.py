@@ -169,6 +169,19 @@ async def test_a_pooled_connection_is_set_up_once_and_keeps_its_session(
     assert awaited == ["Cursor.execute"]
 
 
+async def test_init_connection_state_called_again_sends_the_settings(monkeypatch):
+    awaited = _count_round_trips(monkeypatch)
+
+    def connect_then_init_again() -> list[str]:
+        connection.ensure_connection()
+        before = len(awaited)
+        # Called by hand (as Django's own tests do), not by connect().
+        connection.init_connection_state()
+        return awaited[before:]
+
+    assert await oneloop.run_sync(connect_then_init_again) == ["Cursor.execute"]
+
+
 async def test_a_copy_wanting_another_isolation_level_gets_it_from_the_pool():
     def levels() -> tuple[str, str]:
         other = connection.copy()

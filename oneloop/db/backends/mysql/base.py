@@ -332,6 +332,7 @@ class DatabaseWrapper(ShieldedCommit, django_mysql.DatabaseWrapper):
         return loop_pool(self, lambda options: MySQLPool(self, options))
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        self._session_ready = False
         if not in_bridge():
             return super().get_new_connection(conn_params)
         pool = self.pool
@@ -339,25 +340,32 @@ class DatabaseWrapper(ShieldedCommit, django_mysql.DatabaseWrapper):
             kwargs = connect_kwargs(self.alias, conn_params)
             return ConnectionFacade(await_(connect(self.alias, kwargs)), None)
         pool.open()
-        return pool.getconn()
-
-    def init_connection_state(self) -> None:
+        facade = pool.getconn()
         # Django's backend sets SQL_AUTO_IS_NULL and the isolation level on
         # each new connection, one round trip. They are session settings: a
         # pooled connection keeps them, so each is set up once, as a
         # persistent connection is on the sync path, and a task (a request)
         # that takes it from the pool again pays no round trip for them;
         # only a wrapper that wants another isolation level (a copy with
-        # other OPTIONS) sets it up again.
+        # other OPTIONS) sets it up again. (get_connection_params(), called
+        # just before, read the wrapper's level.)
+        self._session_ready = facade.async_connection.session_isolation == (
+            self.isolation_level or ""
+        )
+        return facade
+
+    _session_ready = False
+    """True from a checkout of a pooled connection already set up as this
+    wrapper wants until connect() calls init_connection_state() next."""
+
+    def init_connection_state(self) -> None:
+        ready, self._session_ready = self._session_ready, False
+        if ready:
+            return  # set up when it was opened (see get_new_connection)
+        super().init_connection_state()
         connection = self.connection
-        if not isinstance(connection, ConnectionFacade):
-            return super().init_connection_state()
-        aconn = connection.async_connection
-        wanted = self.isolation_level or ""
-        if aconn.session_isolation != wanted:
-            super().init_connection_state()
-            aconn.session_isolation = wanted
-        return None
+        if isinstance(connection, ConnectionFacade):
+            connection.async_connection.session_isolation = self.isolation_level or ""
 
     @cached_property
     def mysql_server_data(self) -> dict[str, Any]:
