@@ -19,6 +19,10 @@ Systems:
     ``oneloop.run_sync`` (concurrency through ``oneloop.gather``).
 ``psycopg-sync`` / ``psycopg-async``
     raw psycopg 3 connection, the same SQL Django sends; no ORM (the floor).
+``mysqlclient-sync`` / ``asyncmy-async``
+    the same floor on MariaDB or MySQL: a raw connection of the driver under
+    Django's MySQL ENGINE (mysqlclient) and of the one under oneloop's
+    (asyncmy), the SQL Django sends there.
 ``oneloop-plain`` / ``stockapp-plain``
     sync ``first()`` with no loop, with oneloop installed (its ENGINE, or
     Django's ENGINE): P3, what oneloop costs a sync deployment.
@@ -48,6 +52,8 @@ LOOKUP_SQL = (
     'ORDER BY "bench_item"."id" ASC LIMIT 1'
 )
 """What ``Item.objects.filter(n=k).first()`` sends; used by the raw peers."""
+MYSQL_LOOKUP_SQL = LOOKUP_SQL.replace('"', "`")
+"""The same lookup as Django's MySQL backend quotes it."""
 
 DJANGO_SYSTEM = {
     "stock-sync": "stock",
@@ -56,6 +62,8 @@ DJANGO_SYSTEM = {
     "oneloop-sync": "oneloop",
     "psycopg-sync": "stock",
     "psycopg-async": "stock",
+    "mysqlclient-sync": "stock",
+    "asyncmy-async": "stock",
     "oneloop-plain": "oneloop",
     "stockapp-plain": "stock+app",
     "asgiref": "stock",
@@ -183,6 +191,8 @@ def latency(system: str, calls: int, repeats: int) -> dict[str, Any]:
             return await _time_async(alookup, calls, repeats)
 
         return _summary(loop.run_until_complete(main()), loop=loop_name)
+    if system in {"mysqlclient-sync", "asyncmy-async"}:
+        return _mysql_latency(system, calls, repeats, loop, loop_name)
 
     Item = _django()
     if system in {"stock-sync", "oneloop-plain", "stockapp-plain"}:
@@ -206,6 +216,45 @@ def latency(system: str, calls: int, repeats: int) -> dict[str, Any]:
 
         return _summary(loop.run_until_complete(main()), loop=loop_name)
     raise SystemExit(f"no latency measurement for {system!r}")
+
+
+def _mysql_latency(
+    system: str,
+    calls: int,
+    repeats: int,
+    loop: asyncio.AbstractEventLoop,
+    loop_name: str,
+) -> dict[str, Any]:
+    """P1's floor on MariaDB/MySQL: the lookup on a raw driver connection."""
+    from bench.db import choose_target
+
+    target = choose_target("mysql")
+    where = {"host": target.host, "port": target.port, "user": target.user}
+    if system == "mysqlclient-sync":
+        import MySQLdb
+
+        conn = MySQLdb.connect(**where, database=target.name, charset="utf8mb4")
+        cursor = conn.cursor()
+
+        def lookup(k: int) -> Any:
+            cursor.execute(MYSQL_LOOKUP_SQL, (k,))
+            return cursor.fetchone()
+
+        return _summary(_time_sync(lookup, calls, repeats), loop=None)
+
+    async def main() -> list[float]:
+        import asyncmy
+
+        aconn = await asyncmy.connect(**where, db=target.name, charset="utf8mb4")
+        cursor = aconn.cursor()
+
+        async def alookup(k: int) -> Any:
+            await cursor.execute(MYSQL_LOOKUP_SQL, (k,))
+            return await cursor.fetchone()
+
+        return await _time_async(alookup, calls, repeats)
+
+    return _summary(loop.run_until_complete(main()), loop=loop_name)
 
 
 def concurrency(system: str, tasks: int, wait: float) -> dict[str, Any]:

@@ -8,6 +8,7 @@ configured the way its own documentation recommends for production; the
 
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import socket
@@ -145,6 +146,7 @@ class Server:
             **self.target.env(),
             "BENCH_SYSTEM": self.system.django_system,
             "BENCH_POOL": str(self.pool),
+            "BENCH_SERVER": self.system.server,
             "DJANGO_SETTINGS_MODULE": "bench.settings",
             "PYTHONUNBUFFERED": "1",
         }
@@ -199,6 +201,20 @@ class Server:
             except psutil.NoSuchProcess:
                 pass
         return total
+
+    def cpu_wait_seconds(self) -> float:
+        """Seconds the process tree's threads have spent so far runnable but
+        waiting for a CPU (Linux ``schedstat``; 0 where it is missing): how
+        much the other work on the machine held the server back."""
+        total = 0
+        for proc in self.processes():
+            for path in glob.glob(f"/proc/{proc.pid}/task/*/schedstat"):
+                try:
+                    with open(path, encoding="ascii") as stat:
+                        total += int(stat.read().split()[1])
+                except (OSError, IndexError, ValueError):
+                    pass
+        return total / 1e9
 
     def memory(self) -> tuple[int, int]:
         """(RSS in bytes, thread count) summed over the process tree."""

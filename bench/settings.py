@@ -17,6 +17,10 @@ Django + oneloop differ only in what is being measured:
 ``BENCH_MYSQL_HOST``, ``BENCH_MYSQL_PORT``, ``BENCH_MYSQL_USER``,
 ``BENCH_MYSQL_NAME``, ``BENCH_SQLITE_PATH``
     where the database is.
+``BENCH_SERVER``
+    the HTTP server running the project (``gthread``, ``gevent`` or
+    ``uvicorn``; unset in-process): stock Django on MariaDB/MySQL, which has
+    no pool, closes its connections after each request under ``uvicorn``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ MYSQL_PORT = os.environ.get("BENCH_MYSQL_PORT", "3306")
 MYSQL_USER = os.environ.get("BENCH_MYSQL_USER", "root")
 MYSQL_NAME = os.environ.get("BENCH_MYSQL_NAME", "oneloop_bench")
 SQLITE_PATH = os.environ.get("BENCH_SQLITE_PATH", "oneloop_bench.sqlite3")
+SERVER = os.environ.get("BENCH_SERVER", "")
 
 if SYSTEM not in {"stock", "oneloop", "stock+app"}:
     raise RuntimeError(f"BENCH_SYSTEM must be stock, oneloop or stock+app: {SYSTEM!r}")
@@ -112,11 +117,14 @@ elif DB == "mysql":
             "PORT": MYSQL_PORT,
             # Django's MySQL backend has no pool: outside a bridge it keeps
             # one connection per thread (CONN_MAX_AGE), oneloop's pool
-            # serves bridges.
+            # serves bridges. Under ASGI, where stock Django runs each
+            # request's sync code in a thread of its own, a persistent
+            # connection per thread would pile up to max_connections: Django's
+            # docs say to disable persistent connections there.
             **(
                 {"OPTIONS": {"pool": _pool}}
                 if ONELOOP_ENGINE
-                else {"CONN_MAX_AGE": None}
+                else {"CONN_MAX_AGE": 0 if SERVER == "uvicorn" else None}
             ),
         }
     }

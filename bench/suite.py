@@ -283,11 +283,14 @@ def _scenario_http(server: Server, mode: Mode, scenario: str) -> list[dict]:
     wrk(url, min(clients), mode.warmup)  # warm-up, not recorded
     for count in clients:
         _settle(server)
-        cpu_before = server.cpu_seconds()
+        cpu_before, wait_before = server.cpu_seconds(), server.cpu_wait_seconds()
         figures = wrk(url, count, mode.seconds)
         cpu = server.cpu_seconds() - cpu_before
         requests = figures.get("requests", 0)
         figures["cpu_us_per_request"] = cpu / requests * 1e6 if requests else None
+        figures["cpu_wait_per_s"] = (
+            server.cpu_wait_seconds() - wait_before
+        ) / mode.seconds
         if not requests:
             figures["error"] = (
                 f"{scenario}: no request completed ({server.log_tail(1)})"

@@ -38,7 +38,11 @@ def check_databases(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         if supports_bridge(db):
             mysql = wrapper_class(db).vendor == "mysql"
             known = MYSQL_POOL_KEYS if mysql else POOL_KEYS
-            messages.extend(_check_pool(alias, (db.get("OPTIONS") or {}), known))
+            options = db.get("OPTIONS") or {}
+            messages.extend(_check_pool(alias, options, known))
+            messages.extend(_check_persistent(alias, db, options))
+            if mysql:
+                messages.extend(_check_driver_options(alias, db))
             continue
         messages.append(
             Warning(
@@ -54,6 +58,52 @@ def check_databases(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     return messages
+
+
+def _check_persistent(
+    alias: str, db: dict[str, Any], options: dict[str, Any]
+) -> list[Error]:
+    """A pool next to ``CONN_MAX_AGE``, which a bridge refuses (as Django
+    refuses it for its own pool) at the first query."""
+    pool = options.get("pool")
+    if pool is None or pool is False or not db.get("CONN_MAX_AGE"):
+        return []
+    return [
+        Error(
+            f"DATABASES[{alias!r}] has OPTIONS['pool'] and CONN_MAX_AGE = "
+            f"{db['CONN_MAX_AGE']!r}: pooling doesn't support persistent "
+            "connections.",
+            hint="Remove CONN_MAX_AGE (the pool keeps the connections), or set "
+            "OPTIONS['pool'] to False.",
+            id="oneloop.E001",
+        )
+    ]
+
+
+def _check_driver_options(alias: str, db: dict[str, Any]) -> list[Error]:
+    """``OPTIONS`` of a MySQL/MariaDB alias that asyncmy, the driver in a
+    bridge, does not take: refused at the first query in a bridge, so
+    reported here before."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from oneloop.db.backends.mysql._facade import connect_kwargs
+
+    settings_dict = {key: "" for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")}
+    settings_dict.update(db)
+    settings_dict["OPTIONS"] = dict(db.get("OPTIONS") or {})
+    try:
+        wrapper = wrapper_class(db)(settings_dict, alias)
+        connect_kwargs(alias, wrapper.get_connection_params())
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                str(exc),
+                hint="Each key of OPTIONS goes to mysqlclient outside a loop "
+                "and to asyncmy in a bridge (docs/mysql.md).",
+                id="oneloop.E003",
+            )
+        ]
+    return []
 
 
 def _check_pool(

@@ -62,8 +62,12 @@ Three smaller comparisons have their own scripts; each writes
 `.venv/bin/python -m bench.asgi_compare` ([asgi.md](asgi.md); PostgreSQL),
 `.venv/bin/python bench/cache_compare.py` ([cache.md](cache.md); Redis at
 127.0.0.1:6379) and `.venv/bin/python bench/mail_compare.py`
-([mail.md](mail.md)). `python -m bench report` re-renders those tables too,
-from the newest results file of each.
+([mail.md](mail.md)). P1 and P2 on MariaDB have theirs too,
+`.venv/bin/python -m bench.mysql_compare` (the MariaDB block at the end of
+this page; MariaDB or MySQL from `BENCH_MYSQL_HOST`/`BENCH_MYSQL_PORT`/
+`BENCH_MYSQL_USER`/`BENCH_MYSQL_NAME`, default root@127.0.0.1:3306,
+database `oneloop_bench`). `python -m bench report` re-renders those tables
+too, from the newest results file of each.
 
 ## Scenarios
 
@@ -402,6 +406,18 @@ CHANNELS = [
     "",
 ]
 """The block of the Channels comparison (``bench.publish.comparison``)."""
+MYSQL = [
+    "## P1 and P2 on MariaDB",
+    "",
+    "A separate run, `python -m bench.mysql_compare`, renders its tables here:",
+    "oneloop's MySQL ENGINE (asyncmy) against Django's (mysqlclient).",
+    "",
+    "<!-- bench:mysql:start -->",
+    "Not measured yet: run `python -m bench.mysql_compare`.",
+    "<!-- bench:mysql:end -->",
+    "",
+]
+"""The block of the MariaDB comparison (``bench.publish.comparison``)."""
 
 
 def page(results: dict, name: str, link: str, images: set[str]) -> list[str]:
@@ -421,4 +437,5 @@ def page(results: dict, name: str, link: str, images: set[str]) -> list[str]:
         *twins(results),
         *not_run(results),
         *CHANNELS,
+        *MYSQL,
     ]

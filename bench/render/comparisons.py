@@ -2,7 +2,8 @@
 and (Channels) benchmarks.md.
 
 ``python -m bench.asgi_compare``, ``python bench/cache_compare.py``,
-``python bench/mail_compare.py`` and ``python -m bench.channels_compare``
+``python bench/mail_compare.py``, ``python -m bench.channels_compare`` and
+``python -m bench.mysql_compare``
 each write ``bench/results/<kind>-<date>.json``
 (their figures, their parameters and the suite's machine metadata); these
 renderers turn one such file into the lines of its page's generated block.
@@ -13,12 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from bench.render.markdown import number, ratio, table
+from bench.results import clean, unclean_reason
 
 COMMANDS = {
     "asgi": "python -m bench.asgi_compare",
     "cache": "python bench/cache_compare.py",
     "mail": "python bench/mail_compare.py",
     "channels": "python -m bench.channels_compare",
+    "mysql": "python -m bench.mysql_compare",
 }
 """The command that makes each comparison's results file."""
 
@@ -53,6 +56,7 @@ VERSIONS = {
     "cache": ("django", "asgiref", "uvloop"),
     "mail": ("django", "asgiref", "uvloop"),
     "channels": ("django", "uvicorn", "uvloop", "psycopg"),
+    "mysql": ("django", "uvicorn", "uvloop", "gunicorn", "mysqlclient", "asyncmy"),
 }
 
 
@@ -248,10 +252,79 @@ def render_channels(results: dict[str, Any], name: str) -> list[str]:
     return lines
 
 
+MYSQL_P1 = {
+    "stock-sync": "stock Django `first()` (mysqlclient, no loop)",
+    "stock-async": "stock Django `afirst()` (asgiref thread hop)",
+    "oneloop-async": "oneloop `afirst()` (asyncmy, on the loop)",
+    "oneloop-sync": "oneloop sync `first()` inside `run_sync`",
+    "mysqlclient-sync": "raw mysqlclient `execute()`",
+    "asyncmy-async": "raw asyncmy `execute()`",
+}
+
+
+def render_mysql(results: dict[str, Any], name: str) -> list[str]:
+    """benchmarks.md: P1 and P2 on MariaDB, oneloop's ENGINE vs Django's."""
+    p = results["params"]
+    lines = _source(results, name, "mysql")
+    p1 = results["P1"]
+    first = p1.get("stock-sync", {}).get("median")
+    lines += [
+        f"P1, the indexed lookup in-process: µs per call, median of "
+        f"{p['repeats']} repeats of {p['calls']:,} calls, each system in its "
+        "own interpreter.",
+        "",
+    ]
+    lines += table(
+        ["system", "µs per call (median)", "x stock `first()`"],
+        [
+            [MYSQL_P1.get(system, system),
+             f"error: {r['error']}" if "error" in r else number(r["median"], 1),
+             ratio(r.get("median"), first)]
+            for system, r in p1.items()
+        ],
+    )  # fmt: skip
+    rows = results["P2"]
+    wsgi = next((r.get("rps") for r in rows if r["system"] == "wsgi"), None)
+    lines += [
+        "",
+        f"P2, one query per request that waits 50 ms in the database "
+        f"(`SLEEP(0.05)` in the lookup): `wrk -c {p['clients']} -d "
+        f"{p['seconds']}s` after a {p['warmup']} s warm-up, one worker process "
+        f"each. oneloop: a pool of {p['pool']} connections. Django's MySQL "
+        "backend has no pool: under WSGI one persistent connection per "
+        f"thread ({p['pool']} threads, `CONN_MAX_AGE = None`), under ASGI a "
+        "connection per request (`CONN_MAX_AGE = 0`, as Django's docs advise "
+        "for ASGI). Rows with more than 0.1 % failed requests get no ratio. "
+        "*Cores*: the CPU time the server got per second of the run (req/s "
+        "x CPU µs/req); *waited*: seconds per second its threads were ready "
+        "to run but waited for a CPU taken by other work on the machine. At "
+        "a like cost per request, a server held back more serves fewer "
+        "requests.",
+        "",
+    ]
+    lines += table(
+        ["system", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "cores", "waited",
+         "failed", "x WSGI"],
+        [
+            [r["label"], f"error: {r['error']}", "", "", "", "", "", "", ""]
+            if "requests" not in r
+            else [r["label"], number(r.get("rps")), number(r.get("p50_ms"), 1),
+                  number(r.get("p99_ms"), 1), number(r.get("cpu_us_per_request")),
+                  number((r.get("cpu_us_per_request") or 0) * r["rps"] / 1e6, 2),
+                  number(r.get("cpu_wait_per_s"), 2),
+                  r.get("socket_errors", 0) + r.get("non_2xx", 0),
+                  ratio(r["rps"], wsgi) if clean(r) else unclean_reason(r)]
+            for r in rows
+        ],
+    )  # fmt: skip
+    return lines
+
+
 RENDER = {
     "asgi": render_asgi,
     "cache": render_cache,
     "mail": render_mail,
     "channels": render_channels,
+    "mysql": render_mysql,
 }
 """Each comparison's renderer: ``RENDER[kind](results, file name)``."""

@@ -459,8 +459,10 @@ def test_benchmarks_page_puts_each_section_in_order() -> None:
         "## P6 fan-out (5 independent 50 ms queries per request)",
         "## P3 sync deployment cost", "## P7 one sync↔async crossing",
         "## Systems that did not run", "## WebSockets (Channels)",
+        "## P1 and P2 on MariaDB",
     ]  # fmt: skip
     assert "<!-- bench:channels:start -->" in text
+    assert "<!-- bench:mysql:start -->" in text
     assert "[`quick-x.json`](../quick-x.json) — a **quick** run" in text
     assert "| oneloop-sync | 1 | 100 | 800 | 100.0 | 140.0 | 1200 | 0 | 3.20x |" in text
     assert "![P2](img/bench-p2.png)" in text and "bench-p6.png" not in text
@@ -498,3 +500,74 @@ def test_channels_table_gives_oneloop_against_each_stock_consumer() -> None:
     assert "| 100 | oneloop-sync | 900.0 | 55 | 80 | 0 | 12.3 |  |" in text
     assert "| 100 | stock-sync | 18.0 | 55 | 80 | 0 | 12.3 | 50.00x |" in text
     assert "| 100 | stock-async | 300.0 | 55 | 80 | 3 | 12.3 | 3.00x |" in text
+
+
+def _mysql_results() -> dict:
+    def row(system: str, rps: float, failed: int = 0) -> dict:
+        figures = {"system": system, "label": f"{system} label", "clients": 100,
+                   "rps": rps, "requests": int(rps * 6), "p50_ms": 60.0,
+                   "p99_ms": 90.0, "cpu_us_per_request": 900.0,
+                   "socket_errors": 0, "non_2xx": failed}  # fmt: skip
+        if not failed:  # an older results file has no such figure
+            figures["cpu_wait_per_s"] = 0.3
+        return figures
+
+    return {
+        "machine": _suite_results()["machine"],
+        "params": {"seconds": 6, "warmup": 2, "calls": 2000, "repeats": 5,
+                   "clients": 100, "pool": 80, "server_version": "MariaDB 10.11.6"},
+        "P1": {"stock-sync": {"median": 200.0}, "oneloop-async": {"median": 250.0},
+               "asyncmy-async": {"error": "asyncmy is not installed"}},
+        "P2": [row("wsgi", 800.0), row("asgi-sync", 150.0, failed=40),
+               row("oneloop-sync", 1200.0),
+               {"system": "asgi-async", "label": "asgi-async label",
+                "error": "RuntimeError: asgi-async exited"}],
+    }  # fmt: skip
+
+
+def test_mysql_tables_give_p1_against_stock_first_and_p2_against_wsgi() -> None:
+    text = "\n".join(comparisons.render_mysql(_mysql_results(), "mysql-x.json"))
+    assert "[`mysql-x.json`](../bench/results/mysql-x.json)" in text
+    assert "`python -m bench.mysql_compare`" in text and "MariaDB 10.11.6" in text
+    assert "| oneloop `afirst()` (asyncmy, on the loop) | 250.0 | 1.25x |" in text
+    assert "| raw asyncmy `execute()` | error: asyncmy is not installed | - |" in text
+    assert "`wrk -c 100 -d 6s` after a 2 s warm-up" in text
+    assert "| wsgi label | 800 | 60.0 | 90.0 | 900 | 0.72 | 0.30 | 0 | 1.00x |" in text
+    assert (
+        "| oneloop-sync label | 1,200 | 60.0 | 90.0 | 900 | 1.08 | 0.30 | 0 | 1.50x |"
+        in text
+    )
+    assert (
+        "| asgi-sync label | 150 | 60.0 | 90.0 | 900 | 0.14 | - | 40 | failed requests"
+        in text
+    )
+    assert "| asgi-async label | error: RuntimeError: asgi-async exited |" in text
+
+
+def test_mysql_results_fill_the_mariadb_block_of_benchmarks_md(
+    tmp_path, monkeypatch
+) -> None:
+    page = tmp_path / "benchmarks.md"
+    page.write_text("\n".join(benchmarks.MYSQL))
+    path = tmp_path / "mysql-20260101-000000.json"
+    path.write_text(json.dumps({"kind": "mysql", **_mysql_results()}))
+    monkeypatch.setattr(publish, "DOCS_DIR", str(tmp_path))
+    assert publish.comparison("mysql", str(path)) == str(page)
+    text = page.read_text()
+    assert "Not measured yet" not in text
+    assert "(../bench/results/mysql-20260101-000000.json)" in text
+    assert text.index("<!-- bench:mysql:start -->") < text.index("| wsgi label |")
+    assert text.index("| wsgi label |") < text.index("<!-- bench:mysql:end -->")
+
+
+@pytest.mark.parametrize(("server", "max_age"), [("uvicorn", 0), ("gthread", None)])
+def test_stock_mysql_keeps_a_connection_per_thread_only_under_wsgi(
+    monkeypatch, server: str, max_age: int | None
+) -> None:
+    import runpy
+
+    for name, value in (("BENCH_DB", "mysql"), ("BENCH_SYSTEM", "stock"),
+                        ("BENCH_SERVER", server)):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    settings = runpy.run_path(os.path.join(publish.ROOT, "bench", "settings.py"))
+    assert settings["DATABASES"]["default"]["CONN_MAX_AGE"] == max_age

@@ -63,14 +63,28 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def manage(*args: str, env: dict[str, str] | None = None) -> None:
-    """Run ``manage.py`` with ``args``; stop the demo if it fails."""
-    subprocess.run(
-        [sys.executable, str(HERE / "manage.py"), *args],
-        cwd=HERE,
-        env=env or child_env(),
-        check=True,
-        timeout=300,
-    )
+    """Run ``manage.py`` with ``args``; stop the demo if it fails, saying
+    what to check (its own error is printed above)."""
+    env = env or child_env()
+    try:
+        subprocess.run(
+            [sys.executable, str(HERE / "manage.py"), *args],
+            cwd=HERE,
+            env=env,
+            check=True,
+            timeout=300,
+        )
+    except subprocess.CalledProcessError as exc:
+        where = (
+            "DATABASE_URL's server must answer and its database exist "
+            "(create it first: docs/getting-started.md)"
+            if env.get("DATABASE_URL")
+            else "see its error above"
+        )
+        raise SystemExit(
+            f"The demo stopped: manage.py {args[0]} failed (exit status "
+            f"{exc.returncode}); {where}."
+        ) from None
 
 
 def setup(**extra_env: str) -> None:

@@ -133,6 +133,73 @@ async def test_connection_goes_back_rolled_back_and_in_autocommit():
     assert not await Book.objects.filter(n=1).aexists()
 
 
+def _count_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the name of each driver call that goes through the
+    loop (``ConnectionFacade.io``), in order."""
+    awaited: list[str] = []
+    io = ConnectionFacade.io
+
+    def counting_io(self: ConnectionFacade, awaitable: Any) -> Any:
+        awaited.append(awaitable.__qualname__)
+        return io(self, awaitable)
+
+    monkeypatch.setattr(ConnectionFacade, "io", counting_io)
+    return awaited
+
+
+def _session_settings() -> tuple[int, str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CONNECTION_ID(), @@SESSION.tx_isolation, @@SESSION.sql_auto_is_null"
+        )
+        return cursor.fetchone()
+
+
+async def test_a_pooled_connection_is_set_up_once_and_keeps_its_session(
+    monkeypatch,
+):
+    first = await asyncio.create_task(oneloop.run_sync(_session_settings))
+    await asyncio.sleep(0.05)  # the finished task gives its connection back
+    awaited = _count_round_trips(monkeypatch)
+    again = await asyncio.create_task(oneloop.run_sync(_session_settings))
+    # The same connection, still with Django's session settings, which the
+    # new task did not send again; nor did setting autocommit, already on,
+    # go through the loop: the query was its only round trip.
+    assert again == first and again[1:] == ("READ-COMMITTED", 0)
+    assert awaited == ["Cursor.execute"]
+
+
+async def test_init_connection_state_called_again_sends_the_settings(monkeypatch):
+    awaited = _count_round_trips(monkeypatch)
+
+    def connect_then_init_again() -> list[str]:
+        connection.ensure_connection()
+        before = len(awaited)
+        # Called by hand (as Django's own tests do), not by connect().
+        connection.init_connection_state()
+        return awaited[before:]
+
+    assert await oneloop.run_sync(connect_then_init_again) == ["Cursor.execute"]
+
+
+async def test_a_copy_wanting_another_isolation_level_gets_it_from_the_pool():
+    def levels() -> tuple[str, str]:
+        other = connection.copy()
+        other.settings_dict["OPTIONS"] = {
+            **other.settings_dict["OPTIONS"],
+            "isolation_level": "serializable",
+        }
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SELECT @@SESSION.tx_isolation")
+                level = cursor.fetchone()[0]
+        finally:
+            other.close()  # back to the pool, serializable
+        return level, _session_settings()[1]
+
+    assert await oneloop.run_sync(levels) == ("SERIALIZABLE", "READ-COMMITTED")
+
+
 CREATE_VALUES = """
     CREATE TABLE oneloop_values (
         d DECIMAL(12, 4), dt DATETIME(6), ts TIMESTAMP(6) NULL, day DATE,
@@ -433,14 +500,7 @@ async def test_a_lookup_waits_on_the_loop_once_and_reads_its_rows_in_place(
     monkeypatch,
 ):
     await Book.objects.acreate(title="one", n=1)
-    awaited: list[Any] = []
-    io = ConnectionFacade.io
-
-    def counting_io(self: ConnectionFacade, awaitable: Any) -> Any:
-        awaited.append(awaitable.__qualname__)
-        return io(self, awaitable)
-
-    monkeypatch.setattr(ConnectionFacade, "io", counting_io)
+    awaited = _count_round_trips(monkeypatch)
     book = await Book.objects.filter(n=1).afirst()
     # The query; fetching the buffered rows and closing the cursor need
     # no round trip through the loop.
@@ -461,6 +521,52 @@ async def test_closing_a_cursor_drains_the_results_left_as_with_mysqlclient():
     bridged = await oneloop.run_sync(_two_result_sets)
     stock = await asyncio.to_thread(_two_result_sets)
     assert bridged == stock == ([(1,)], [(3,)])
+
+
+async def test_a_connection_given_back_goes_to_the_longest_waiting_task():
+    settings = {
+        **connection.settings_dict,
+        "OPTIONS": {"pool": {"min_size": 1, "max_size": 1, "timeout": 10}},
+    }
+    own = DatabaseWrapper(settings, alias="one_connection")
+    served: list[str] = []
+    pools: list[Any] = []
+    tasks: list[asyncio.Task] = []
+    hold, first_served, late_started = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    def take(name: str, until: asyncio.Event | None) -> None:
+        pool = own.pool
+        pool.open()
+        pools.append(pool)
+        facade = pool.getconn()
+        served.append(name)
+        first_served.set()
+        if until is not None:
+            oneloop.await_(until.wait())
+        pool.putconn(facade)
+
+    tasks.append(asyncio.create_task(oneloop.run_sync(take, "first", hold)))
+    await first_served.wait()
+    tasks.append(asyncio.create_task(oneloop.run_sync(take, "waiting", None)))
+    await asyncio.sleep(0.05)  # it waits for the one connection
+    release = pools[0]._release
+
+    async def release_as_a_request_arrives(aconn: Any, cancelled: bool) -> None:
+        # A new task starts while the connection is given back (no round
+        # trip: it is in autocommit, out of any transaction).
+        if len(tasks) == 2:
+            tasks.append(asyncio.create_task(oneloop.run_sync(take, "late", None)))
+            late_started.set()
+        await release(aconn, cancelled)
+
+    pools[0]._release = release_as_a_request_arrives
+    hold.set()
+    try:
+        await asyncio.wait_for(late_started.wait(), 10)
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    finally:
+        await oneloop.run_sync(own.close_pool)
+    assert served == ["first", "waiting", "late"]
 
 
 async def test_pool_false_opens_a_connection_of_its_own():
@@ -549,3 +655,45 @@ def test_pool_options_the_mysql_pool_lacks_are_system_check_errors():
         errors = [e for e in run_checks() if e.id == "oneloop.E001"]
     assert any("max_waiting" in e.msg for e in errors), errors
     assert "max_size" in errors[0].hint
+
+
+@pytest.mark.parametrize(
+    ("change", "check_id", "fragments"),
+    [
+        ({"OPTIONS": {"no_such_option": 1}}, "oneloop.E003",
+         ["'no_such_option'", "'default'", "asyncmy"]),
+        ({"OPTIONS": {"pool": {"max_size": 4}}, "CONN_MAX_AGE": 60}, "oneloop.E001",
+         ["'default'", "CONN_MAX_AGE = 60", "persistent"]),
+    ],
+    ids=["driver option", "pool with CONN_MAX_AGE"],
+)  # fmt: skip
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_options_a_bridge_would_refuse_are_system_check_errors(
+    change, check_id, fragments
+):
+    from django.core.checks import run_checks
+
+    db = {**connection.settings_dict, **change}
+    with override_settings(DATABASES={"default": db}):
+        errors = [e for e in run_checks() if e.id.startswith("oneloop.E")]
+    assert [e.id for e in errors] == [check_id], errors
+    for fragment in fragments:
+        assert fragment in errors[0].msg
+    assert errors[0].hint
+
+
+async def test_a_pool_with_conn_max_age_names_the_alias_and_the_fix():
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings = {
+        **connection.settings_dict,
+        "OPTIONS": {"pool": {"max_size": 2}},
+        "CONN_MAX_AGE": 60,
+    }
+    bad = DatabaseWrapper(settings, alias="persistent_pool")
+    with pytest.raises(ImproperlyConfigured) as info:
+        await oneloop.run_sync(bad.ensure_connection)
+    message = str(info.value)
+    assert message.startswith("Pooling doesn't support persistent connections.")
+    assert "DATABASES['persistent_pool']" in message
+    assert "remove CONN_MAX_AGE" in message

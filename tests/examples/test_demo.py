@@ -86,6 +86,35 @@ def test_run_sh_serves_the_demo_on_mariadb() -> None:
         admin.close()
 
 
+@pytest.mark.mysql
+def test_a_missing_database_stops_the_demo_with_what_to_do() -> None:
+    """A new user who has not created the database yet gets Django's error
+    and one line saying what to check, not a traceback of the demo."""
+    from django.conf import settings
+
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["DATABASE_URL"] = (
+        f"mysql://{settings.MYSQL_USER}@{settings.MYSQL_HOST}:"
+        f"{settings.MYSQL_PORT}/oneloop_no_such_database"
+    )
+    result = subprocess.run(
+        [sys.executable, "demo.py"],
+        cwd=DEMO_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Unknown database 'oneloop_no_such_database'" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "The demo stopped: manage.py migrate failed (exit status 1); "
+        "DATABASE_URL's server must answer and its database exist "
+        "(create it first: docs/getting-started.md)."
+    )
+    assert "CalledProcessError" not in result.stderr
+
+
 def _serve_with_run_sh(**extra_env: str) -> None:
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}

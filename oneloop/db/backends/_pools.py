@@ -114,10 +114,15 @@ def loop_pool(wrapper: Any, make: Callable[[dict[str, Any]], Any]) -> Any:
         per_loop = _pools[loop] = {}
     pool = per_loop.get(wrapper.alias)
     if pool is None:
-        if options is not None and wrapper.settings_dict.get("CONN_MAX_AGE"):
-            # Django's own refusal, for the same reason.
+        max_age = wrapper.settings_dict.get("CONN_MAX_AGE")
+        if options is not None and max_age:
+            # Django's own refusal, for the same reason (its sentence first),
+            # naming the alias and the fix.
             raise ImproperlyConfigured(
-                "Pooling doesn't support persistent connections."
+                "Pooling doesn't support persistent connections. "
+                f"DATABASES[{wrapper.alias!r}] has OPTIONS['pool'] and "
+                f"CONN_MAX_AGE = {max_age!r}: remove CONN_MAX_AGE, or set "
+                "OPTIONS['pool'] to False."
             )
         if not isinstance(options, dict):
             options = DEFAULT_POOL

@@ -175,6 +175,12 @@ class DriverConnection(Connection):
     literal became ``_binary _binary'…'``, a syntax error.
     """
 
+    session_isolation: str | None = None
+    """The isolation level Django's backend set up this connection's session
+    with (``init_connection_state``; ``""`` for none), ``None`` before that.
+    The session settings last as long as the connection, so a pooled one is
+    set up again only by a wrapper that wants another level."""
+
     def escape(self, obj: Any, mapping: Any = None) -> str:
         if isinstance(obj, bytes | bytearray):
             # asyncmy's own quoting of bytes, unprefixed.
@@ -294,7 +300,13 @@ class ConnectionFacade:
         self.io(self._aconn.rollback())
 
     def autocommit(self, on: bool) -> None:
-        self.io(self._aconn.autocommit(on))
+        if self._aconn.get_autocommit() == on:
+            # Already so (Django sets it on every checkout of a connection
+            # the pool gave back in autocommit): asyncmy sends nothing, so
+            # no round trip through the loop either.
+            self.at_once(self._aconn.autocommit(on))
+        else:
+            self.io(self._aconn.autocommit(on))
 
     def get_autocommit(self) -> bool:
         return self._aconn.get_autocommit()

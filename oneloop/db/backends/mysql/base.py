@@ -95,7 +95,9 @@ class MySQLPool(PoolLifecycle):
         self.kwargs["autocommit"] = True  # Django sets it again, as it needs
         self._idle: list[Connection] = []
         self._size = 0  # connections open, opening or being killed
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # Tasks waiting for a connection, longest waiting first; each is
+        # handed a connection, or None for a place to open one in.
+        self._waiters: deque[asyncio.Future[Connection | None]] = deque()
         self._closed = False
         self._killer: Connection | None = None
         self._kill_lock = asyncio.Lock()
@@ -158,21 +160,28 @@ class MySQLPool(PoolLifecycle):
                     self._size -= 1
                     self._wake()
                     raise
-            waiter = loop.create_future()
+            waiter: asyncio.Future[Connection | None] = loop.create_future()
             self._waiters.append(waiter)
             try:
                 async with asyncio.timeout_at(deadline):
-                    await waiter
+                    handed = await waiter
             except BaseException as exc:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
                 elif waiter.done() and not waiter.cancelled():
-                    self._wake()  # woken, but leaving: pass the turn on
+                    # Served, but leaving: pass the connection or turn on.
+                    handed = waiter.result()
+                    if handed is None:
+                        self._wake()
+                    else:
+                        self._hand_over(handed)
                 if isinstance(exc, TimeoutError):
                     raise PoolTimeout(
                         timeout_message(self.alias, self.timeout, self.max_size)
                     ) from None
                 raise
+            if handed is not None:
+                return handed
 
     async def _alive(self, aconn: Connection) -> bool:
         try:
@@ -182,11 +191,25 @@ class MySQLPool(PoolLifecycle):
         return True
 
     def _wake(self) -> None:
+        """Tell the longest waiting task that a place came free (to open a
+        connection in, or to see the pool closed)."""
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
+
+    def _hand_over(self, aconn: Connection) -> None:
+        """Give a connection that came back to the longest waiting task, or
+        keep it idle. Handed over directly, it cannot be taken by a task
+        that arrived later, which under load left some requests waiting
+        for seconds."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(aconn)
+                return
+        self._idle.append(aconn)
 
     def putconn(self, facade: ConnectionFacade) -> None:
         # Held against a second cancellation: a connection half given back
@@ -212,8 +235,7 @@ class MySQLPool(PoolLifecycle):
         except Exception:  # a connection that cannot be reset is not reused
             self._drop(aconn)
             return
-        self._idle.append(aconn)
-        self._wake()
+        self._hand_over(aconn)
 
     def _drop(self, aconn: Connection) -> None:
         """Close ``aconn``'s socket and free its place in the pool."""
@@ -310,6 +332,7 @@ class DatabaseWrapper(ShieldedCommit, django_mysql.DatabaseWrapper):
         return loop_pool(self, lambda options: MySQLPool(self, options))
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        self._session_ready = False
         if not in_bridge():
             return super().get_new_connection(conn_params)
         pool = self.pool
@@ -317,7 +340,32 @@ class DatabaseWrapper(ShieldedCommit, django_mysql.DatabaseWrapper):
             kwargs = connect_kwargs(self.alias, conn_params)
             return ConnectionFacade(await_(connect(self.alias, kwargs)), None)
         pool.open()
-        return pool.getconn()
+        facade = pool.getconn()
+        # Django's backend sets SQL_AUTO_IS_NULL and the isolation level on
+        # each new connection, one round trip. They are session settings: a
+        # pooled connection keeps them, so each is set up once, as a
+        # persistent connection is on the sync path, and a task (a request)
+        # that takes it from the pool again pays no round trip for them;
+        # only a wrapper that wants another isolation level (a copy with
+        # other OPTIONS) sets it up again. (get_connection_params(), called
+        # just before, read the wrapper's level.)
+        self._session_ready = facade.async_connection.session_isolation == (
+            self.isolation_level or ""
+        )
+        return facade
+
+    _session_ready = False
+    """True from a checkout of a pooled connection already set up as this
+    wrapper wants until connect() calls init_connection_state() next."""
+
+    def init_connection_state(self) -> None:
+        ready, self._session_ready = self._session_ready, False
+        if ready:
+            return  # set up when it was opened (see get_new_connection)
+        super().init_connection_state()
+        connection = self.connection
+        if isinstance(connection, ConnectionFacade):
+            connection.async_connection.session_isolation = self.isolation_level or ""
 
     @cached_property
     def mysql_server_data(self) -> dict[str, Any]:
