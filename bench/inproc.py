@@ -356,8 +356,29 @@ def crossing(system: str, calls: int, repeats: int) -> dict[str, Any]:
                 _time_sync, lambda _k: await_(_noop_coroutine()), calls, repeats
             )
 
+        async def in_new_task() -> list[float]:
+            return await _time_async(
+                lambda _k: loop.create_task(run_sync(_noop)), calls, repeats
+            )
+
+        async def new_task() -> list[float]:
+            return await _time_async(
+                lambda _k: loop.create_task(_noop_coroutine()), calls, repeats
+            )
+
+        async def nested() -> list[float]:
+            return await run_sync(
+                _time_sync, lambda _k: await_(run_sync(_noop)), calls, repeats
+            )
+
         result["to_sync"] = _summary(loop.run_until_complete(a2s()))
         result["to_async"] = _summary(loop.run_until_complete(s2a()))
+        # What a request pays: its first bridge is in a task of its own (the
+        # task alone is "new_task"); an ORM a*() call from an async view is a
+        # run_sync nested in the request's bridge.
+        result["to_sync_new_task"] = _summary(loop.run_until_complete(in_new_task()))
+        result["new_task"] = _summary(loop.run_until_complete(new_task()))
+        result["nested"] = _summary(loop.run_until_complete(nested()))
         return result
     raise SystemExit(f"no crossing measurement for {system!r}")
 

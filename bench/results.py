@@ -20,7 +20,8 @@ from bench.servers import ROOT, SYSTEMS
 RESULTS_DIR = os.path.join(ROOT, "bench", "results")
 HTTP_ORDER = (
     "wsgi", "gevent", "asgi-sync", "asgi-async", "oneloop-sync",
-    "oneloop-async", "fastapi", "raw", "wsgi-app", "wsgi-oneloop",
+    "oneloop-async", "fastapi", "raw", "asgi-sync-granian",
+    "oneloop-sync-granian", "oneloop-async-granian", "wsgi-app", "wsgi-oneloop",
 )  # fmt: skip
 """The order systems are listed in, in tables and plots."""
 

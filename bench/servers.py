@@ -31,7 +31,7 @@ class System:
 
     name: str
     label: str
-    server: str  # "gthread", "gevent" or "uvicorn"
+    server: str  # "gthread", "gevent", "uvicorn" or "granian"
     app: str  # import path of the WSGI/ASGI application
     prefix: str  # URL prefix of its views: "/sync/" or "/async/"
     django_system: str = "stock"  # BENCH_SYSTEM for the Django ones
@@ -58,6 +58,10 @@ class System:
             "fastapi": f"SQLAlchemy pool_size {pool}, max_overflow 0",
             "raw": f"psycopg AsyncConnectionPool {pool}",
         }.get(self.name.split("-")[0], f"{self.django_system} ENGINE pool {pool}")
+        if self.server == "granian":
+            return (
+                f"granian (ASGI), {workers} worker(s), uvloop, {pool_text} per worker"
+            )
         return (
             f"uvicorn, {workers} worker(s), uvloop + httptools, {pool_text} per worker"
         )
@@ -80,6 +84,17 @@ SYSTEMS: dict[str, System] = {
         System("oneloop-async", "Django + oneloop, async view", "uvicorn",
                "bench.asgi:application", "/async/", "oneloop",
                needs=("oneloop.asgi",)),
+        # The same apps under granian (a Rust HTTP server users pick for
+        # speed): P2, P4 and P5 beside their uvicorn rows.
+        System("asgi-sync-granian", "Django ASGI, sync view, granian", "granian",
+               "bench.asgi:application", "/sync/", scenarios=("P2", "P4", "P5"),
+               needs=("granian",)),
+        System("oneloop-sync-granian", "Django + oneloop, sync view, granian",
+               "granian", "bench.asgi:application", "/sync/", "oneloop",
+               scenarios=("P2", "P4", "P5"), needs=("oneloop.asgi", "granian")),
+        System("oneloop-async-granian", "Django + oneloop, async view, granian",
+               "granian", "bench.asgi:application", "/async/", "oneloop",
+               scenarios=("P2", "P4", "P5"), needs=("oneloop.asgi", "granian")),
         System("fastapi", "FastAPI + SQLAlchemy 2 asyncio", "uvicorn",
                "bench.peers.fastapi_app:app", "/async/",
                needs=("fastapi", "sqlalchemy")),
@@ -134,6 +149,12 @@ class Server:
             if s.server == "gthread":
                 return [*cmd, "-k", "gthread", "--threads", str(self.pool)]
             return [*cmd, "-k", "gevent", "--worker-connections", "1000"]
+        if s.server == "granian":
+            return [sys.executable, "-m", "granian", "--interface", "asgi",
+                    "--host", "127.0.0.1", "--port", str(self.port),
+                    "--workers", str(self.workers), "--loop", "uvloop",
+                    "--no-ws", "--backlog", "2048", "--log-level", "warning",
+                    s.app]  # fmt: skip
         return [sys.executable, "-m", "uvicorn", s.app, "--host", "127.0.0.1",
                 "--port", str(self.port), "--workers", str(self.workers),
                 "--loop", "uvloop", "--http", "httptools", "--backlog", "2048",

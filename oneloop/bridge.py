@@ -18,7 +18,10 @@ Vocabulary:
   finishes when the task is done.
 * *worker*: a bridge greenlet. A scope keeps one idle worker and reuses it for
   the next ``run_sync`` of the same task (a new greenlet costs ~8 µs, a switch
-  ~1 µs); nested ``run_sync`` calls get extra workers.
+  ~1 µs). Nested ``run_sync`` calls (an ORM ``a*()`` call from an async view)
+  and new tasks (the next request) take a *parked* worker: an idle one left
+  by a task that has finished, kept per thread (greenlets cannot change
+  threads) with no context, scope or result of its own.
 """
 
 from __future__ import annotations
@@ -78,12 +81,13 @@ class _Outcome:
 
 
 class _Worker(greenlet):
-    """A bridge greenlet. It runs jobs for one scope until told to stop.
-    ``shield`` counts the ``shielded()`` blocks it is inside."""
+    """A bridge greenlet. It runs jobs until told to stop, each for the scope
+    it is lent to (``scope``; ``None`` while parked). ``shield`` counts the
+    ``shielded()`` blocks it is inside."""
 
     __slots__ = ("scope", "shield")
 
-    def __init__(self, scope: TaskScope) -> None:
+    def __init__(self, scope: TaskScope | None) -> None:
         super().__init__(_worker_main)
         self.scope = scope
         self.shield = 0
@@ -92,8 +96,8 @@ class _Worker(greenlet):
 def _worker_main(job: tuple[Callable[..., Any], tuple, dict] | None) -> None:
     """Run jobs, switching each outcome back to the ``run_sync`` that sent it.
 
-    The loop lets a scope reuse one greenlet for many ``run_sync`` calls. A job
-    of ``None`` ends the greenlet (the scope has finished).
+    The loop lets one greenlet serve many ``run_sync`` calls, of one task and,
+    once parked, of later ones. A job of ``None`` ends the greenlet.
     """
     while job is not None:
         fn, args, kwargs = job
@@ -146,27 +150,67 @@ class TaskScope:
 
     def _take_worker(self) -> _Worker:
         worker = self._idle
-        if worker is None:
-            return _Worker(self)
-        self._idle = None
-        return worker
+        if worker is not None:
+            self._idle = None
+            return worker
+        parked = _parked.workers
+        if parked:
+            worker = parked.pop()
+            worker.scope = self
+            return worker
+        return _Worker(self)
 
     def _give_back(self, worker: _Worker) -> None:
-        if self._idle is None and not worker.dead:
+        """Keep ``worker``, which has just handed its outcome back, for the
+        next ``run_sync`` of this task, or park it if one is kept already."""
+        if worker.dead:
+            return
+        if self._idle is None:
             self._idle = worker
+        else:
+            _park(worker)
 
     def finish(self, _task: object = None) -> None:
-        """End the scope: stop its idle greenlet and run the finalizers."""
+        """End the scope: park its idle greenlet and run the finalizers."""
         worker, self._idle = self._idle, None
         if worker is not None and not worker.dead:
-            worker.parent = getcurrent()
-            worker.switch(None)  # SWITCH: lets the worker's loop return.
+            _park(worker)
         finalizers, self._finalizers = self._finalizers, []
         for fn in finalizers:
             fn(self)
 
     def __repr__(self) -> str:
         return f"<TaskScope task={self.task!r} connections={list(self.connections)}>"
+
+
+_MAX_PARKED = 256
+"""How many idle workers a thread keeps for later tasks: enough for the
+requests one loop has in flight at once; past it a finished task's worker
+ends. A parked one holds a greenlet, a frame and its saved stack: ~3.4 KiB
+measured with tracemalloc, so at most ~1 MiB per thread."""
+
+
+class _Parked(threading.local):
+    """This thread's parked workers (a greenlet only runs on its own thread)."""
+
+    def __init__(self) -> None:
+        self.workers: list[_Worker] = []
+
+
+_parked = _Parked()
+
+
+def _park(worker: _Worker) -> None:
+    """Keep an idle worker for a later task, holding nothing of the last one
+    (its context, scope); end it if the thread keeps enough."""
+    worker.scope = None
+    worker.gr_context = None
+    parked = _parked.workers
+    if len(parked) < _MAX_PARKED:
+        parked.append(worker)
+        return
+    worker.parent = getcurrent()
+    worker.switch(None)  # SWITCH: lets the worker's loop return.
 
 
 _scope_var: contextvars.ContextVar[TaskScope | None] = contextvars.ContextVar(
@@ -281,63 +325,65 @@ async def _run(
     # is delivered and every later await_() fails at once ("abandoned").
     deadline: float | None = None
     abandoned = False
-    try:
-        while request.__class__ is not _Outcome:
-            if abandoned or (held and not worker.shield):
-                # SWITCH: deliver the held cancellation at this await_().
-                held = False
+    while request.__class__ is not _Outcome:
+        if abandoned or (held and not worker.shield):
+            # SWITCH: deliver the held cancellation at this await_().
+            held = False
+            unwinding = True
+            if deadline is None:
+                deadline = _clean_up_deadline()
+            if inspect.iscoroutine(request):
+                request.close()
+            request = worker.throw(asyncio.CancelledError())
+            continue
+        try:
+            if unwinding or worker.shield:
+                value, again, deadline = await _await_shielded(
+                    request, deadline, held or cancelled_again
+                )
+                if again and unwinding:
+                    cancelled_again = True
+                elif again:
+                    held = True
+            else:
+                value = await request
+        except _CleanUpOverdue as exc:
+            # The clean-up outlived its deadline with a cancellation
+            # waiting: give up on it. The sync code sees the
+            # cancellation here and at any later await_(), so it unwinds
+            # without IO; whoever holds a connection discards it.
+            abandoned = cancelled_again = True
+            _adopt(worker)
+            # SWITCH: raise the cancellation at the overdue await_().
+            request = worker.throw(asyncio.CancelledError(str(exc)))
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
                 unwinding = True
                 if deadline is None:
                     deadline = _clean_up_deadline()
-                if inspect.iscoroutine(request):
-                    request.close()
-                request = worker.throw(asyncio.CancelledError())
-                continue
-            try:
-                if unwinding or worker.shield:
-                    value, again, deadline = await _await_shielded(
-                        request, deadline, held or cancelled_again
-                    )
-                    if again and unwinding:
-                        cancelled_again = True
-                    elif again:
-                        held = True
-                else:
-                    value = await request
-            except _CleanUpOverdue as exc:
-                # The clean-up outlived its deadline with a cancellation
-                # waiting: give up on it. The sync code sees the
-                # cancellation here and at any later await_(), so it unwinds
-                # without IO; whoever holds a connection discards it.
-                abandoned = cancelled_again = True
-                _adopt(worker)
-                # SWITCH: raise the cancellation at the overdue await_().
-                request = worker.throw(asyncio.CancelledError(str(exc)))
-            except BaseException as exc:
-                if isinstance(exc, asyncio.CancelledError):
-                    unwinding = True
-                    if deadline is None:
-                        deadline = _clean_up_deadline()
-                _adopt(worker)
-                # SWITCH: raise the error inside the sync code at its await_(),
-                # with its traceback from the loop side.
-                request = worker.throw(type(exc), exc, exc.__traceback__)
-            else:
-                _adopt(worker)
-                # SWITCH: resume the sync code with the awaited value.
-                request = worker.switch(value)
-    finally:
-        scope._give_back(worker)
+            _adopt(worker)
+            # SWITCH: raise the error inside the sync code at its await_(),
+            # with its traceback from the loop side.
+            request = worker.throw(type(exc), exc, exc.__traceback__)
+        else:
+            _adopt(worker)
+            # SWITCH: resume the sync code with the awaited value.
+            request = worker.switch(value)
+    # Only a worker that handed its outcome back is reused: one left waiting
+    # at an await_() (an error above) must never get another job; dropped,
+    # it is collected and unwinds (see _worker_main). Its frame holds the
+    # outcome until the next job: emptied, it keeps nothing of this task's.
+    value, exception = request.value, request.exception
+    request.value = request.exception = None
+    scope._give_back(worker)
     cancelled_again = cancelled_again or held
-    if request.exception is not None:
-        if cancelled_again and not isinstance(
-            request.exception, asyncio.CancelledError
-        ):
-            raise asyncio.CancelledError() from request.exception
-        raise request.exception
+    if exception is not None:
+        if cancelled_again and not isinstance(exception, asyncio.CancelledError):
+            raise asyncio.CancelledError() from exception
+        raise exception
     if cancelled_again:
         raise asyncio.CancelledError()
-    return request.value
+    return value
 
 
 def _adopt(worker: _Worker) -> None:

@@ -14,6 +14,7 @@ from greenlet import getcurrent, greenlet
 from oneloop import MissingBridge, await_, gather, offload, run_sync
 from oneloop.bridge import (
     TaskScope,
+    _parked,
     _Worker,
     current_scope,
     in_bridge,
@@ -69,6 +70,74 @@ async def test_one_scope_and_greenlet_reused_per_task():
     other = await asyncio.create_task(run_sync(current_scope))
     assert other is not scopes[0]
     assert other.parent is scopes[0]
+
+
+async def test_later_tasks_and_nested_calls_reuse_parked_greenlets():
+    """A request's task and the ORM ``a*()`` calls of an async view (a
+    ``run_sync`` nested in the request's bridge) take parked greenlets:
+    ten requests one after the other make at most two greenlets."""
+    seen: list[greenlet] = []  # kept alive, so no id is recycled
+
+    def nested() -> None:
+        seen.append(getcurrent())
+
+    async def view() -> None:
+        for _ in range(3):
+            await run_sync(nested)
+
+    def request() -> None:
+        seen.append(getcurrent())
+        await_(view())
+
+    for _ in range(10):
+        await asyncio.create_task(run_sync(request))
+    assert len(seen) == 40
+    assert len({id(worker) for worker in seen}) <= 2
+    # Parked, they hold nothing of the tasks they served.
+    assert {(w.scope, w.gr_context) for w in _parked.workers} == {(None, None)}
+
+
+async def test_interleaved_tasks_on_reused_greenlets_see_only_their_own():
+    """Concurrent tasks whose bridges run on greenlets other tasks used
+    before see only their own context variables and scope, across awaits
+    and nested calls; a new task's bridge starts from its own context."""
+
+    def check(name: str, scope: TaskScope) -> None:
+        assert var.get() == name
+        assert current_scope() is scope
+
+    def serve(name: str) -> greenlet:
+        assert var.get() == "unset"  # nothing left by an earlier task
+        var.set(name)
+        scope = current_scope()
+        for _ in range(5):
+            await_(asyncio.sleep(0))
+            check(name, scope)
+            await_(run_sync(check, name, scope))
+        return getcurrent()
+
+    used: list[greenlet] = []
+    for wave in range(3):
+        names = [f"task {wave}-{i}" for i in range(20)]
+        used += await asyncio.gather(
+            *(asyncio.create_task(run_sync(serve, name)) for name in names)
+        )
+    assert len({id(worker) for worker in used}) < len(used)  # reused
+
+
+async def test_a_parked_greenlet_keeps_no_result_alive():
+    """The outcome a bridge handed back is not kept by its greenlet once
+    parked: a request's response is freed when the request is done."""
+
+    class Response:
+        pass
+
+    async def request() -> weakref.ref:
+        return weakref.ref(await run_sync(Response))
+
+    ref = await asyncio.create_task(request())
+    gc.collect()
+    assert ref() is None
 
 
 async def test_nested_run_sync_through_async_code():
