@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.test import override_settings
 
 import oneloop
+from tests.mysql_server import OPEN_TRANSACTIONS
 from tests.testapp.models import Book
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -124,10 +125,7 @@ def open_transactions() -> int:
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = "
                 "current_database() AND state LIKE 'idle in transaction%%'"
                 if connection.vendor == "postgresql"
-                else "SELECT count(*) FROM information_schema.innodb_trx t "
-                "JOIN information_schema.processlist p "
-                "ON p.id = t.trx_mysql_thread_id "
-                "WHERE p.db = DATABASE() AND p.id <> CONNECTION_ID()"
+                else OPEN_TRANSACTIONS
             )
             return cursor.fetchone()[0]
     with connection.cursor() as cursor:

@@ -31,6 +31,7 @@ import oneloop
 from oneloop.db.backends.mysql._facade import ConnectionFacade
 from oneloop.db.backends.mysql.base import DatabaseWrapper
 from tests.db.conftest import cancel_mid_query
+from tests.mysql_server import OPEN_TRANSACTIONS
 from tests.testapp.models import Author, Book
 
 pytestmark = [pytest.mark.mysql, pytest.mark.django_db(transaction=True)]
@@ -55,7 +56,7 @@ def _other_sessions() -> list[tuple]:
 
 def _open_transactions() -> int:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT COUNT(*) FROM information_schema.INNODB_TRX")
+        cursor.execute(OPEN_TRANSACTIONS)
         return cursor.fetchone()[0]
 
 

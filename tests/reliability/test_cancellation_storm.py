@@ -34,6 +34,7 @@ from django.db import connection, transaction
 
 import oneloop
 from oneloop.db.backends._pools import _pools
+from tests.mysql_server import OPEN_TRANSACTIONS
 from tests.reliability.conftest import LONG, scale, server_activity
 from tests.testapp.models import Book
 
@@ -229,10 +230,10 @@ def _mysql_audit(
         server = dict(collections.Counter(command for _, command in sessions))
         cursor.execute(
             "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-            "WHERE INFO LIKE 'SELECT SLEEP%%'"
+            "WHERE DB = DATABASE() AND INFO LIKE 'SELECT SLEEP%%'"
         )
         server["sleeping"] = cursor.fetchone()[0]
-        cursor.execute("SELECT COUNT(*) FROM information_schema.INNODB_TRX")
+        cursor.execute(OPEN_TRANSACTIONS)
         server["open_transactions"] = cursor.fetchone()[0]
         cursor.execute("SELECT n, title FROM testapp_book WHERE title LIKE 'storm-%%'")
         return server, {id_ for id_, _ in sessions}, list(cursor.fetchall())
