@@ -167,14 +167,20 @@ class LiveServerThread(django_testcases.LiveServerThread):
     (``_MediaFilesHandler`` and the test case's ``static_handler``), so
     their settings are checked, and their URLs served, as in stock Django.
 
-    With ``ONELOOP = {"SYNC_VIEWS": "thread"}``, or without uvicorn
-    installed, it is Django's own WSGI live server thread.
+    With ``ONELOOP = {"SYNC_VIEWS": "thread"}``, without uvicorn installed,
+    or in a subclass that customises Django's WSGI server (overrides
+    ``_create_server()`` or ``server_class``), it is Django's own WSGI live
+    server thread.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._server: Any = None
-        self._stock = conf.get("SYNC_VIEWS") != "greenlet" or not _has_uvicorn()
+        self._stock = (
+            conf.get("SYNC_VIEWS") != "greenlet"
+            or not _has_uvicorn()
+            or _customises_wsgi_server(type(self))
+        )
 
     def get_application(self) -> Any:
         """The ASGI application to serve: oneloop's handler, behind the files
@@ -295,6 +301,15 @@ class _FilesHandler(DjangoASGIHandler):
 async def _read_in_thread(content: Iterator[bytes]) -> AsyncIterator[bytes]:
     for part in await sync_to_async(list, thread_sensitive=False)(content):
         yield part
+
+
+def _customises_wsgi_server(thread_class: type[LiveServerThread]) -> bool:
+    """True when ``thread_class`` changes how Django's WSGI live server is
+    built: it asks for that server, which uvicorn cannot stand in for."""
+    return (
+        thread_class._create_server is not LiveServerThread._create_server
+        or thread_class.server_class is not LiveServerThread.server_class
+    )
 
 
 def _has_uvicorn() -> bool:

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 from django.core.exceptions import ImproperlyConfigured
-from django.test import LiveServerTestCase, override_settings
+from django.test import LiveServerTestCase, SimpleTestCase, override_settings
+from django.test import testcases as django_testcases
 
 import oneloop.test
 from tests.testapp.models import Author
@@ -104,3 +105,22 @@ class StaticLiveServerSettingsTests(StaticLiveServerTestCase):
 
     def test_static_url_is_checked(self):
         self.assertIsInstance(self.error, ImproperlyConfigured)
+
+
+class _ServerBuiltBySubclass(django_testcases.LiveServerThread):
+    def _create_server(self, connections_override=None):
+        raise RuntimeError("built by the subclass")
+
+
+class CustomisedWSGIServerTests(SimpleTestCase):
+    """A thread class that builds Django's WSGI server itself (Django's hook
+    ``_create_server()``) gets Django's WSGI live server thread, so its hook
+    runs: uvicorn cannot stand in for a server it customises."""
+
+    def test_the_subclass_hook_runs(self):
+        thread = _ServerBuiltBySubclass(
+            "localhost", django_testcases._StaticFilesHandler
+        )
+        thread.start()
+        thread.join(10)
+        self.assertIsInstance(thread.error, RuntimeError)
