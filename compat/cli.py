@@ -63,6 +63,7 @@ def _python_version(python: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run runtests.py once and record its results; return its exit status."""
     python = args.python or sys.executable
+    commit = _commit()  # before the run: the code it runs
     version = source.django_version(python)
     tests_dir = source.ensure_source(version, python)
     if not args.no_install:
@@ -129,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         "django": version,
         "python": py,
         "platform": f"{platform.system()} {platform.machine()}",
+        "cpus": os.cpu_count(),
+        "commit": commit,
         "labels": labels or "all",
         "label_set": label_set,
         "parallel": args.parallel,
@@ -144,6 +147,21 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary_line(data), flush=True)
     print(f"compat: results in {out}", flush=True)
     return status
+
+
+def _commit() -> str:
+    """The checked-out commit of this repository, with ``+changes`` when the
+    work tree differs from it: which code a recorded run ran."""
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"{head or 'unknown'}{'+changes' if dirty else ''}"
 
 
 _LIB_PATH = re.compile(r'"[^"]*?/(?:site-packages|lib/python3\.\d+)/')

@@ -139,7 +139,9 @@ def render(runs: list[dict[str, Any]]) -> str:
         "runtests.py exit non-zero). *time* is the sum of the tests' times in the",
         "worker processes (set-up of a test class counts for its first test), so",
         "with `--parallel 2` a label's wall time is about half of it. *wall* is",
-        "the whole run, database set-up included.",
+        "the whole run, database set-up included; on a shared machine times",
+        "vary by a good deal from run to run. *recorded*: the date, the commit",
+        "the run ran and the machine's CPU count.",
         "",
         "## Runs",
         "",
@@ -158,9 +160,10 @@ def render(runs: list[dict[str, Any]]) -> str:
                 "failed",
                 "passed vs stock",
                 "wall (s)",
+                "recorded",
             ]
         ),
-        _fmt_row(["---"] * 13),
+        _fmt_row(["---"] * 14),
     ]
     for data in runs:
         meta, t = data["meta"], totals(data)
@@ -188,6 +191,7 @@ def render(runs: list[dict[str, Any]]) -> str:
                     t["failed"],
                     ratio,
                     meta["wall"],
+                    _recorded_on(meta),
                 ]
             )
         )
@@ -289,6 +293,19 @@ def _versions(runs: list[dict[str, Any]]) -> list[str]:
                 )
             )
     return out
+
+
+def _recorded_on(meta: dict[str, Any]) -> str:
+    """When, from which commit (``+changes``: with uncommitted changes) and on
+    how many CPUs a run was recorded; runs older than those fields give the
+    date alone."""
+    parts = [meta["when"]]
+    if meta.get("commit"):
+        head, _, changes = meta["commit"].partition("+")
+        parts.append(f"`{head[:10]}`{'+' + changes if changes else ''}")
+    if meta.get("cpus"):
+        parts.append(f"{meta['cpus']} CPUs")
+    return ", ".join(parts)
 
 
 def _probes(runs: list[dict[str, Any]]) -> list[str]:

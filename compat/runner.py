@@ -222,6 +222,9 @@ class CompatRemoteTestResult(RemoteTestResult):
     def addSubTest(self, test: Any, subtest: Any, err: ErrInfo | None) -> None:
         super().addSubTest(test, subtest, None if err is None else self._picklable(err))
 
+    def addExpectedFailure(self, test: Any, err: ErrInfo) -> None:
+        super().addExpectedFailure(test, self._picklable(err))
+
     def startTest(self, test: unittest.TestCase) -> None:
         super().startTest(test)
         self._watchdog.arm(test.id())

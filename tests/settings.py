@@ -31,6 +31,8 @@ TIME_ZONE = "UTC"
 ALLOWED_HOSTS = ["*"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Django's live server serves STATIC_URL (and MEDIA_URL); it needs one set.
+STATIC_URL = "static/"
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",

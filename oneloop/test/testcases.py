@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from django.apps import apps
+from asgiref.sync import async_to_sync, sync_to_async
+from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
+from django.core.handlers.exception import response_for_exception
 from django.db import connections
+from django.http import Http404
 from django.test import testcases as django_testcases
 
 from oneloop import conf
@@ -159,29 +162,39 @@ class LiveServerThread(django_testcases.LiveServerThread):
     connections (``LiveServerTestCase`` is a ``TransactionTestCase``: the
     test's rows are committed, so every connection sees them). An in-memory
     SQLite database exists once per connection: the test thread's connection
-    is shared, as Django does. Static files are served by
-    ``ASGIStaticFilesHandler`` when ``django.contrib.staticfiles`` is
-    installed; the WSGI ``static_handler`` Django passes is not used.
+    is shared, as Django does. Media and static files are served by the
+    WSGI files handlers Django's live server wraps its application in
+    (``_MediaFilesHandler`` and the test case's ``static_handler``), so
+    their settings are checked, and their URLs served, as in stock Django.
 
-    With ``ONELOOP = {"SYNC_VIEWS": "thread"}``, or without uvicorn
-    installed, it is Django's own WSGI live server thread.
+    With ``ONELOOP = {"SYNC_VIEWS": "thread"}``, without uvicorn installed,
+    or in a subclass that customises Django's WSGI server (overrides
+    ``_create_server()`` or ``server_class``), it is Django's own WSGI live
+    server thread.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._server: Any = None
-        self._stock = conf.get("SYNC_VIEWS") != "greenlet" or not _has_uvicorn()
+        self._stock = (
+            conf.get("SYNC_VIEWS") != "greenlet"
+            or not _has_uvicorn()
+            or _customises_wsgi_server(type(self))
+        )
 
     def get_application(self) -> Any:
-        """The ASGI application to serve: oneloop's handler."""
+        """The ASGI application to serve: oneloop's handler, behind the files
+        handlers Django's live server builds, in the same order:
+        ``static_handler(_MediaFilesHandler(WSGIHandler()))``. Building them
+        checks their settings (``StaticLiveServerTestCase`` without
+        ``STATIC_URL`` raises ``ImproperlyConfigured``) as Django's does."""
+        from django.core.handlers.wsgi import WSGIHandler
+
         from oneloop.asgi import ASGIHandler
 
-        application: Any = ASGIHandler()
-        if apps.is_installed("django.contrib.staticfiles"):
-            from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
-            application = ASGIStaticFilesHandler(application)
-        return application
+        media = django_testcases._MediaFilesHandler(WSGIHandler())
+        static = self.static_handler(media)
+        return _FilesHandler(static, _FilesHandler(media, ASGIHandler()))
 
     def run(self) -> None:
         if self._stock:
@@ -203,10 +216,11 @@ class LiveServerThread(django_testcases.LiveServerThread):
 
         from oneloop.db import aclose_pools
 
+        application = self.get_application()
         sock = socket.create_server((self.host, self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.get_application(),
+            application,
             lifespan="off",
             log_level="warning",
             access_log=False,
@@ -238,6 +252,64 @@ class LiveServerThread(django_testcases.LiveServerThread):
         if self._server is not None:
             self._server.should_exit = True
         self.join()
+
+
+class _FilesHandler(DjangoASGIHandler):
+    """What one of Django's WSGI files handlers serves (the live server's
+    ``_MediaFilesHandler`` or ``_StaticFilesHandler``, staticfiles'
+    ``StaticFilesHandler``), as an ASGI application in front of ``application``.
+
+    A request under the handler's URL is served by the handler's own
+    ``serve()`` (file IO, in a worker thread); when there is no such file,
+    Django's test handlers pass the request on to the application and
+    staticfiles' answers 404, so this does the same. Every other request goes
+    to ``application`` untouched.
+    """
+
+    def __init__(self, files: Any, application: Any) -> None:
+        # Not ASGIHandler.__init__: it would load a middleware chain that
+        # this handler never runs; it only uses the handler's send_response().
+        self.files = files
+        self.application = application
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.files._should_handle(scope["path"]):
+            await self.application(scope, receive, send)
+            return
+        request = self.request_class(scope, io.BytesIO())
+        serve = sync_to_async(self.files.serve, thread_sensitive=False)
+        try:
+            response = await serve(request)
+        except Http404 as exc:
+            if isinstance(self.files, django_testcases.FSFilesHandler):
+                await self.application(scope, receive, send)
+                return
+            response = await sync_to_async(
+                response_for_exception, thread_sensitive=False
+            )(request, exc)
+        if response.streaming and not response.is_async:
+            # As staticfiles' ASGIStaticFilesHandler does: a FileResponse's
+            # iterator is sync, read it in a worker thread.
+            response.streaming_content = _read_in_thread(response.streaming_content)
+        try:
+            await self.send_response(response, send)
+        finally:
+            # As ASGIHandler.handle() does: a FileResponse closes its file.
+            await sync_to_async(response.close, thread_sensitive=False)()
+
+
+async def _read_in_thread(content: Iterator[bytes]) -> AsyncIterator[bytes]:
+    for part in await sync_to_async(list, thread_sensitive=False)(content):
+        yield part
+
+
+def _customises_wsgi_server(thread_class: type[LiveServerThread]) -> bool:
+    """True when ``thread_class`` changes how Django's WSGI live server is
+    built: it asks for that server, which uvicorn cannot stand in for."""
+    return (
+        thread_class._create_server is not LiveServerThread._create_server
+        or thread_class.server_class is not LiveServerThread.server_class
+    )
 
 
 def _has_uvicorn() -> bool:

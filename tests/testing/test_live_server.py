@@ -2,11 +2,16 @@
 oneloop's ASGI handler on uvicorn, in a thread with its own loop."""
 
 import json
+import tempfile
 import threading
 import urllib.request
+from pathlib import Path
 
 import httpx
-from django.test import LiveServerTestCase
+from django.contrib.staticfiles.testing import StaticLiveServerTestCase
+from django.core.exceptions import ImproperlyConfigured
+from django.test import LiveServerTestCase, SimpleTestCase, override_settings
+from django.test import testcases as django_testcases
 
 import oneloop.test
 from tests.testapp.models import Author
@@ -51,3 +56,71 @@ class LiveServerTests(LiveServerTestCase):
         async with httpx.AsyncClient(base_url=self.live_server_url) as client:
             response = await client.get("/authors-async/")
         self.assertEqual(response.json(), {"names": ["Cid"]})
+
+
+class LiveServerFilesTests(LiveServerTestCase):
+    """The files Django's live server serves besides the project: MEDIA_URL
+    from MEDIA_ROOT (and STATIC_URL from STATIC_ROOT), before the project's
+    URLs, which still get what the files handlers pass on."""
+
+    @classmethod
+    def setUpClass(cls):
+        media = cls.enterClassContext(tempfile.TemporaryDirectory())
+        Path(media, "hello.txt").write_text("from MEDIA_ROOT")
+        cls.enterClassContext(override_settings(MEDIA_URL="/media/", MEDIA_ROOT=media))
+        super().setUpClass()
+
+    def test_media_file(self):
+        url = f"{self.live_server_url}/media/hello.txt"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            self.assertEqual(response.read(), b"from MEDIA_ROOT")
+
+    def test_missing_media_file_is_a_404(self):
+        with httpx.Client(base_url=self.live_server_url, timeout=10) as client:
+            self.assertEqual(client.get("/media/absent.txt").status_code, 404)
+            self.assertEqual(client.get("/authors/").json()["names"], [])
+
+
+class StaticLiveServerSettingsTests(StaticLiveServerTestCase):
+    """As Django's live server does, oneloop's builds the test case's static
+    files handler, which checks its settings: without STATIC_URL the class
+    set-up fails with Django's own error (Django's suite relies on it)."""
+
+    available_apps: list[str] = []
+
+    @classmethod
+    def setUpClass(cls):
+        cls.error = None
+        with override_settings(STATIC_URL=None):
+            try:
+                super().setUpClass()
+            except ImproperlyConfigured as exc:
+                cls.error = exc
+            # Inside the override: the cleanups restore settings it changed.
+            cls.doClassCleanups()
+
+    @classmethod
+    def tearDownClass(cls):
+        pass  # setUpClass cleaned up after itself
+
+    def test_static_url_is_checked(self):
+        self.assertIsInstance(self.error, ImproperlyConfigured)
+
+
+class _ServerBuiltBySubclass(django_testcases.LiveServerThread):
+    def _create_server(self, connections_override=None):
+        raise RuntimeError("built by the subclass")
+
+
+class CustomisedWSGIServerTests(SimpleTestCase):
+    """A thread class that builds Django's WSGI server itself (Django's hook
+    ``_create_server()``) gets Django's WSGI live server thread, so its hook
+    runs: uvicorn cannot stand in for a server it customises."""
+
+    def test_the_subclass_hook_runs(self):
+        thread = _ServerBuiltBySubclass(
+            "localhost", django_testcases._StaticFilesHandler
+        )
+        thread.start()
+        thread.join(10)
+        self.assertIsInstance(thread.error, RuntimeError)
