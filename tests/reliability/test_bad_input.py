@@ -11,6 +11,7 @@ traceback.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import socket
 import threading
@@ -51,13 +52,18 @@ HOSTILE = [
 
 def _raw(server: ProjectServer, data: bytes) -> bytes:
     """Send raw bytes, return what comes back before the server closes (a
-    server may also reset a connection whose input it refuses unread)."""
+    server may also answer and close, or reset, a connection whose input it
+    refuses before reading all of it)."""
     url = urlsplit(server.url)
     chunks = []
     with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
         try:
             sock.sendall(data)
             sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            if exc.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
+                raise
+        try:
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
         except ConnectionResetError:
