@@ -51,15 +51,22 @@ def wrk_available() -> bool:
 
 
 def wrk(
-    url: str, connections: int, seconds: float, threads: int = 1, timeout_s: int = 10
+    url: str,
+    connections: int,
+    seconds: float,
+    threads: int = 1,
+    timeout_s: int = 10,
+    script: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Run wrk against ``url`` for ``seconds`` (whole seconds: wrk takes no
     fractions) with ``connections`` open connections and return its parsed
-    figures (bounded by wrk's -d)."""
+    figures (bounded by wrk's -d). ``script``: a Lua script's path and its
+    arguments."""
     cmd = [
         "wrk", "--latency", "-t", str(min(threads, connections)),
         "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-        "--timeout", f"{timeout_s}s", url,
+        "--timeout", f"{timeout_s}s",
+        *(("-s", script[0], url, "--", *script[1:]) if script else (url,)),
     ]  # fmt: skip
     done = subprocess.run(
         cmd, capture_output=True, text=True, timeout=seconds + timeout_s + 30

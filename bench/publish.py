@@ -9,7 +9,8 @@ small comparisons (:func:`refresh`) from the newest results file of each.
 
 The comparison scripts (``python -m bench.asgi_compare``, ``python
 bench/cache_compare.py``, ``python bench/mail_compare.py``, ``python -m
-bench.channels_compare``, ``python -m bench.mysql_compare``) take their
+bench.channels_compare``, ``python -m bench.mysql_compare``, ``python -m
+bench.tail_compare``) take their
 machine metadata with :func:`begin` and end with :func:`publish`, which
 saves ``bench/results/<kind>-<date>.json`` and renders its table into its
 page, between ``<!-- bench:<kind>:start -->`` and ``<!-- bench:<kind>:end
@@ -34,6 +35,7 @@ PAGES = {
     "mail": "mail.md",
     "channels": "benchmarks.md",
     "mysql": "benchmarks.md",
+    "tail": "benchmarks.md",
 }
 """Which page of docs/ shows each comparison."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.render import p3
+from bench.render import p3, round_two
 from bench.render.headline import headline
 from bench.render.markdown import fmt, ratio, table
 from bench.results import (
@@ -66,8 +66,10 @@ Three smaller comparisons have their own scripts; each writes
 `.venv/bin/python -m bench.mysql_compare` (the MariaDB block at the end of
 this page; MariaDB or MySQL from `BENCH_MYSQL_HOST`/`BENCH_MYSQL_PORT`/
 `BENCH_MYSQL_USER`/`BENCH_MYSQL_NAME`, default root@127.0.0.1:3306,
-database `oneloop_bench`). `python -m bench report` re-renders those tables
-too, from the newest results file of each.
+database `oneloop_bench`). Where P4's tail at one worker comes from has one
+too, `.venv/bin/python -m bench.tail_compare` (its block near the end of this
+page). `python -m bench report` re-renders those tables too, from the newest
+results file of each.
 
 ## Scenarios
 
@@ -406,6 +408,20 @@ CHANNELS = [
     "",
 ]
 """The block of the Channels comparison (``bench.publish.comparison``)."""
+TAIL = [
+    "## P4's tail at one worker",
+    "",
+    "A separate run, `python -m bench.tail_compare`, renders its table here:",
+    "P4 served through a wrapper that watches the loop (`bench/probe.py`),",
+    "measured as the suite does, with every connection accepted before the",
+    "first request is timed, and on asyncio's own loop.",
+    "",
+    "<!-- bench:tail:start -->",
+    "Not measured yet: run `python -m bench.tail_compare`.",
+    "<!-- bench:tail:end -->",
+    "",
+]
+"""The block of the P4 tail comparison (``bench.publish.comparison``)."""
 MYSQL = [
     "## P1 and P2 on MariaDB",
     "",
@@ -434,6 +450,8 @@ def page(results: dict, name: str, link: str, images: set[str]) -> list[str]:
         *p5(results, images),
         *p3.tables(results),
         *p7(results),
+        *round_two.section(results),
+        *TAIL,
         *twins(results),
         *not_run(results),
         *CHANNELS,

@@ -22,6 +22,7 @@ COMMANDS = {
     "mail": "python bench/mail_compare.py",
     "channels": "python -m bench.channels_compare",
     "mysql": "python -m bench.mysql_compare",
+    "tail": "python -m bench.tail_compare",
 }
 """The command that makes each comparison's results file."""
 
@@ -57,6 +58,7 @@ VERSIONS = {
     "mail": ("django", "asgiref", "uvloop"),
     "channels": ("django", "uvicorn", "uvloop", "psycopg"),
     "mysql": ("django", "uvicorn", "uvloop", "gunicorn", "mysqlclient", "asyncmy"),
+    "tail": ("django", "uvicorn", "uvloop", "psycopg", "fastapi"),
 }
 
 
@@ -320,11 +322,65 @@ def render_mysql(results: dict[str, Any], name: str) -> list[str]:
     return lines
 
 
+def render_tail(results: dict[str, Any], name: str) -> list[str]:
+    """benchmarks.md: P4 at one worker, three ways, with what the loop did."""
+    p = results["params"]
+    lines = _source(results, name, "tail")
+    lines += [
+        f"P4 at {p['clients']} connections, one uvicorn worker each, `wrk -d "
+        f"{p['seconds']}s` on a settled server after a {p['warmup']} s warm-up. "
+        "*suite*: as the suite measures (uvloop); *open first*: every "
+        "connection opened and accepted before the first request is timed "
+        "(req/s counts the 1 s hold); *asyncio loop*: the suite's way on "
+        "asyncio's own loop. *First requests over*: from the first "
+        "connection's first request reaching the application to the last "
+        "one's. Loop lag: how late a timer due every 5 ms ran. GC: pauses "
+        "of the garbage collector during the run, from `gc.callbacks`.",
+        "",
+    ]
+
+    def gc_text(probe: dict[str, Any]) -> str:
+        gens = probe["gc"]
+        total = sum(g["total_ms"] for g in gens.values())
+        full = gens["2"]
+        return (
+            f"{number(total)} ms; gen 2: {full['count']} x, "
+            f"max {number(full['max_ms'], 1)} ms"
+        )
+
+    rows = []
+    for r in results["rows"]:
+        if "error" in r:
+            rows.append([r["label"], r["variant"], f"error: {r['error']}"] + [""] * 6)
+            continue
+        probe = r["probe"]
+        rows.append(
+            [r["label"], r["variant"], number(r.get("rps")),
+             f"{number(r['p50_ms'], 1)} / {number(r['p99_ms'], 1)}",
+             ratio(r["p99_ms"], r["p50_ms"]),
+             f"{number(probe['first_requests_spread_ms'])} ms "
+             f"({probe['connections']} conn.)",
+             f"{number(probe['lag_p50_ms'], 1)} / {number(probe['lag_p99_ms'], 1)}"
+             f" / {number(probe['lag_max_ms'], 1)}",
+             gc_text(probe),
+             f"{number(probe['in_app_p50_ms'], 1)} / "
+             f"{number(probe['in_app_p99_ms'], 1)}"]
+        )  # fmt: skip
+    lines += table(
+        ["system", "how", "req/s", "p50 / p99 ms", "p99/p50",
+         "first requests over", "loop lag p50 / p99 / max ms", "GC pauses",
+         "in the app p50 / p99 ms"],
+        rows,
+    )  # fmt: skip
+    return lines
+
+
 RENDER = {
     "asgi": render_asgi,
     "cache": render_cache,
     "mail": render_mail,
     "channels": render_channels,
     "mysql": render_mysql,
+    "tail": render_tail,
 }
 """Each comparison's renderer: ``RENDER[kind](results, file name)``."""

@@ -373,16 +373,23 @@ def target_values(results: dict) -> dict[str, list[tuple[str, float]]]:
     return values
 
 
-def target_status(results: dict) -> list[dict[str, Any]]:
-    """One dict per target: its definition, its values and ``met`` (True,
-    False, or None when not measured); met only where every value is."""
-    values = target_values(results)
+def target_status(
+    results: dict,
+    targets: tuple[tuple[str, str, str, float, str], ...] = TARGETS,
+    values: dict[str, list[tuple[str, float]]] | None = None,
+) -> list[dict[str, Any]]:
+    """One dict per target of ``targets`` (default: the project's): its
+    definition, its ``values`` (default: :func:`target_values`) and ``met``
+    (True, False, or None when not measured); met only where every value
+    is."""
+    if values is None:
+        values = target_values(results)
     ops: dict[str, Callable[[float, float], bool]] = {
         "<=": operator.le,
         ">=": operator.ge,
     }
     out = []
-    for key, what, op, limit, unit in TARGETS:
+    for key, what, op, limit, unit in targets:
         mine = values[key]
         met = all(ops[op](v, limit) for _, v in mine) if mine else None
         out.append({"key": key, "what": what, "op": op, "limit": limit,

@@ -14,7 +14,7 @@ import pytest
 from bench import publish
 from bench.duplication import twins_in_file
 from bench.load import _ms, parse_wrk
-from bench.render import benchmarks, comparisons, evidence
+from bench.render import benchmarks, comparisons, evidence, round_two
 from bench.render.headline import headline
 from bench.render.p3 import comparisons as p3_rows
 from bench.render.p3 import spread, verdict, versus
@@ -458,6 +458,7 @@ def test_benchmarks_page_puts_each_section_in_order() -> None:
         "## P2 IO-bound throughput (one 50 ms query per request)",
         "## P6 fan-out (5 independent 50 ms queries per request)",
         "## P3 sync deployment cost", "## P7 one sync↔async crossing",
+        "## Targets of performance round two", "## P4's tail at one worker",
         "## Systems that did not run", "## WebSockets (Channels)",
         "## P1 and P2 on MariaDB",
     ]  # fmt: skip
@@ -571,3 +572,64 @@ def test_stock_mysql_keeps_a_connection_per_thread_only_under_wsgi(
         monkeypatch.setenv(name, value)
     settings = runpy.run_path(os.path.join(publish.ROOT, "bench", "settings.py"))
     assert settings["DATABASES"]["default"]["CONN_MAX_AGE"] == max_age
+
+
+def _tail_row(variant: str, p50: float, p99: float, spread: float) -> dict:
+    gc = {"count": 1, "max_ms": 80.0, "total_ms": 80.0, "mean_ms": 80.0}
+    return {
+        "system": "oneloop-sync", "label": "oneloop-sync label", "variant": variant,
+        "rps": 400.0, "p50_ms": p50, "p99_ms": p99, "requests": 2400,
+        "probe": {
+            "lag_p50_ms": 40.0, "lag_p99_ms": 150.0, "lag_max_ms": 160.0,
+            "gc": {"0": {**gc, "total_ms": 10.0}, "1": {**gc, "total_ms": 5.0},
+                   "2": gc},
+            "requests": 2400, "in_app_p50_ms": 70.0, "in_app_p99_ms": 160.0,
+            "connections": 50, "first_requests_spread_ms": spread,
+        },
+    }  # fmt: skip
+
+
+def test_tail_table_sets_each_p99_against_its_p50_with_the_accept_spread(
+    tmp_path, monkeypatch
+) -> None:
+    results = {
+        "machine": _suite_results()["machine"],
+        "params": {"mode": "full", "seconds": 6, "warmup": 2, "clients": 50,
+                   "pool": 80},
+        "rows": [_tail_row("suite", 100.0, 800.0, 950.0),
+                 _tail_row("open first", 100.0, 160.0, 2.0),
+                 {"system": "fastapi", "label": "fastapi label",
+                  "variant": "asyncio loop", "error": "RuntimeError: exited"}],
+    }  # fmt: skip
+    text = "\n".join(comparisons.render_tail(results, "tail-x.json"))
+    assert "`python -m bench.tail_compare`" in text
+    assert (
+        "| oneloop-sync label | suite | 400 | 100.0 / 800.0 | 8.00x | 950 ms (50 conn.)"
+        " | 40.0 / 150.0 / 160.0 | 95 ms; gen 2: 1 x, max 80.0 ms | 70.0 / 160.0 |"
+        in text
+    )
+    assert "| open first | 400 | 100.0 / 160.0 | 1.60x | 2 ms (50 conn.)" in text
+    assert "| fastapi label | asyncio loop | error: RuntimeError: exited |" in text
+    page = tmp_path / "benchmarks.md"
+    page.write_text("\n".join(benchmarks.TAIL))
+    path = tmp_path / "tail-20260101-000000.json"
+    path.write_text(json.dumps({"kind": "tail", **results}))
+    monkeypatch.setattr(publish, "DOCS_DIR", str(tmp_path))
+    publish.comparison("tail", str(path))
+    assert "| open first |" in page.read_text()
+
+
+def test_round_two_targets_are_computed_from_the_run_met_or_missed() -> None:
+    results = _suite_results()
+    lines = "\n".join(round_two.section(results))
+    values = round_two.values(results)
+    assert values["p4_tail"] == [
+        ("1w oneloop-sync", pytest.approx(r["p99_ms"] / r["p50_ms"]))
+        for r in results["http"]
+        if r.get("scenario") == "P4" and r["system"] == "oneloop-sync"
+    ]
+    for t in evidence.target_status(results, round_two.TARGETS, values):
+        if t["met"] is False:
+            assert f"**missed** | {round_two.WHY[t['key']]} |" in lines
+        if t["met"] is None:
+            assert f"| {t['what']} |" in lines and "not measured" in lines
