@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 from collections.abc import (
@@ -164,13 +165,22 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     f"Middleware {path} must have at least one of "
                     f"sync_capable/async_capable set to True."
                 )
+            if not runs_sync and settings.DEBUG:
+                # Django's debug line for the adapter made here: the sync
+                # chain below an async-only middleware runs in a bridge.
+                base.logger.debug(
+                    "Synchronous handler adapted for middleware %s.", path
+                )
             try:
                 instance = factory(
                     handler if runs_sync else bridge_sync_to_async(handler)
                 )
             except MiddlewareNotUsed as exc:
                 if settings.DEBUG:
-                    base.logger.debug("MiddlewareNotUsed(%r): %s", path, exc)
+                    if str(exc):
+                        base.logger.debug("MiddlewareNotUsed(%r): %s", path, exc)
+                    else:
+                        base.logger.debug("MiddlewareNotUsed: %r", path)
                 continue
             if instance is None:
                 raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
@@ -193,6 +203,27 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 handler = async_to_sync(handler)
         self._middleware_chain = handler
 
+    def make_view_atomic(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Django's; on the loop, an async view's response whose ``render()``
+        is a coroutine function also gets a sync ``render`` that awaits it.
+
+        Django's async chain awaits such a ``render()`` and hands what it
+        raises to the exception middleware; the chain here is sync, and would
+        get the coroutine itself as the response."""
+        view = super().make_view_atomic(view)
+        if not self.on_loop or not iscoroutinefunction(view):
+            return view
+
+        @functools.wraps(view)
+        async def view_with_sync_render(request: Any, *args: Any, **kwargs: Any) -> Any:
+            response = await view(request, *args, **kwargs)
+            render = getattr(response, "render", None)
+            if callable(render) and iscoroutinefunction(render):
+                response.render = async_to_sync(render)
+            return response
+
+        return view_with_sync_render
+
     def adapt_method_mode(
         self,
         is_async: bool,
@@ -202,11 +233,17 @@ class ASGIHandler(django_asgi.ASGIHandler):
         name: str | None = None,
     ) -> Callable[..., Any]:
         """Django's adapter, except that on the loop a sync handler below an
-        async-only middleware runs in a bridge greenlet, not in a thread."""
+        async-only middleware runs in a bridge greenlet, not in a thread
+        (with Django's debug line for it)."""
         if self.on_loop and is_async:
             if method_is_async is None:
                 method_is_async = iscoroutinefunction(method)
             if not method_is_async:
+                if debug:
+                    base.logger.debug(
+                        "Synchronous handler adapted for %s.",
+                        name or f"method {method.__qualname__}()",
+                    )
                 return bridge_sync_to_async(method)
         return super().adapt_method_mode(
             is_async, method, method_is_async, debug=debug, name=name

@@ -8,4 +8,5 @@ urlpatterns = [
     path("fan-out/", views.fan_out),
     path("create/", views.create_author),
     path("setting/", views.setting),
+    path("render-fails/", views.render_fails),
 ]

@@ -48,3 +48,13 @@ def create_author(request: HttpRequest) -> JsonResponse:
 def setting(request: HttpRequest) -> HttpResponse:
     """The value of ``settings.TESTING_GREETING`` (override_settings)."""
     return HttpResponse(getattr(settings, "TESTING_GREETING", "unset"))
+
+
+class _RenderFails(HttpResponse):
+    async def render(self) -> HttpResponse:
+        raise RuntimeError("render failed")
+
+
+async def render_fails(request: HttpRequest) -> HttpResponse:
+    """Async view whose response renders asynchronously, and fails to."""
+    return _RenderFails("not rendered")

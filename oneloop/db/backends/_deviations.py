@@ -63,31 +63,65 @@ _WSGI_SERVER_TESTS = {
 # test's own context; with Django's client the activation leaks into the
 # calling thread, so the content is translated there.
 _REQUEST_CONTEXT = (
-    "the test client serves each request in its own task: the language the "
-    "middleware activated does not outlive the request"
+    "the test client serves each request in its own task: what the middleware "
+    "set for the request (the active language, the URLconf) does not outlive "
+    "the request"
 )
-_REQUEST_CONTEXT_TESTS = {"i18n.tests.LocaleMiddlewareTests.test_streaming_response"}
+_REQUEST_CONTEXT_TESTS = {
+    "i18n.tests.LocaleMiddlewareTests.test_streaming_response",
+    # A streaming response that reverses a URL while the test reads it, after
+    # the request, expecting the URLconf a middleware set for the request.
+    "urlpatterns_reverse.tests.RequestURLconfTests.test_reverse_inner_in_streaming",
+    "urlpatterns_reverse.tests.RequestURLconfTests.test_reverse_outer_in_streaming",
+}
+
+# On the loop the middleware chain is sync for the async test client too: a
+# sync middleware runs in the request's greenlet and needs no adapter, so
+# Django's debug line "Asynchronous handler adapted for middleware ...",
+# which reports the thread hop of such an adapter, is not logged. (An
+# async-only middleware does get an adapter, and its line, in both.)
+_NO_ADAPTER = (
+    "the async test client runs sync middleware in the request's greenlet, "
+    "with no adapter to report in the debug log"
+)
+_NO_ADAPTER_TESTS = {
+    "middleware_exceptions.tests.MiddlewareNotUsedTests."
+    "test_async_and_sync_middleware_chain_async_call",
+    "middleware_exceptions.tests.MiddlewareSyncAsyncTests.test_sync_middleware_async",
+}
+
+# uvicorn, which serves LiveServerTestCase, names log level 5 "TRACE" for the
+# whole process when it is imported; this test expects Django's unnamed
+# "Level 5" and fails when a live-server test ran earlier in its worker.
+_UVICORN_LEVEL_NAME = (
+    "uvicorn (the live server) names log level 5 TRACE for the process once "
+    "imported; the test expects it unnamed"
+)
+_LEVEL_NAME_TESTS = {
+    "test_runner.test_discover_runner.DiscoverRunnerTests.test_log_logger"
+}
 
 # vendor -> reason -> test names
 SKIPS: dict[str, dict[str, set[str]]] = {
-    vendor: {_BLOCKING_CALL_TO_ITSELF: _LIVE_SERVER_SUBVIEW_TESTS}
+    vendor: {
+        _BLOCKING_CALL_TO_ITSELF: _LIVE_SERVER_SUBVIEW_TESTS,
+        # Skipped, not expected to fail: it passes when no live-server test
+        # ran before it in its worker.
+        _UVICORN_LEVEL_NAME: _LEVEL_NAME_TESTS,
+    }
     for vendor in ("postgresql", "sqlite", "mysql")
 }
+_EVERY_VENDOR = {
+    _SIGNALS_ON_THE_LOOP: _ASGI_THREAD_TESTS,
+    _SERVED_BY_UVICORN: _WSGI_SERVER_TESTS,
+    _REQUEST_CONTEXT: _REQUEST_CONTEXT_TESTS,
+    _NO_ADAPTER: _NO_ADAPTER_TESTS,
+}
 EXPECTED_FAILURES: dict[str, dict[str, set[str]]] = {
-    "postgresql": {
-        _SIGNALS_ON_THE_LOOP: _ASGI_THREAD_TESTS,
-        _SERVED_BY_UVICORN: _WSGI_SERVER_TESTS,
-        _REQUEST_CONTEXT: _REQUEST_CONTEXT_TESTS,
-    },
-    "mysql": {
-        _SIGNALS_ON_THE_LOOP: _ASGI_THREAD_TESTS,
-        _SERVED_BY_UVICORN: _WSGI_SERVER_TESTS,
-        _REQUEST_CONTEXT: _REQUEST_CONTEXT_TESTS,
-    },
+    "postgresql": _EVERY_VENDOR,
+    "mysql": _EVERY_VENDOR,
     "sqlite": {
-        _SIGNALS_ON_THE_LOOP: _ASGI_THREAD_TESTS,
-        _SERVED_BY_UVICORN: _WSGI_SERVER_TESTS,
-        _REQUEST_CONTEXT: _REQUEST_CONTEXT_TESTS,
+        **_EVERY_VENDOR,
         # An in-memory test database exists once per connection, so while a
         # TransactionTestCase test runs its connection is pinned and shared
         # with every thread (async tests run on another thread): these tests
