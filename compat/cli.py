@@ -4,6 +4,8 @@
 
     python -m compat run --backend postgresql --mode bridged [labels…]
     python -m compat run --backend sqlite --mode sync --engine stock
+    python -m compat run --backend postgresql --engine installed --full
+                                     # Django's ENGINE, "oneloop" installed
     python -m compat run --backend mysql --mode sync
     python -m compat run --backend postgis --mode bridged   # gis_tests
     python -m compat run --backend postgresql --mode sync --full
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         labels = list(GIS_LABELS if args.backend == "postgis" else CI_LABELS)
         label_set = "ci"
     settings = f"compat.settings.{args.backend}"
-    if args.engine == "stock":
+    if args.engine in ("stock", "installed"):
         settings += "_stock"
     py = _python_version(python)
     name = f"{args.backend}-{args.engine}-{args.mode}-django{version}-py{py}"
@@ -97,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONFAULTHANDLER"] = "1"
     env.setdefault("ONELOOP_COMPAT_DB_TAG", f"compat_{args.engine}_{args.mode}")
+    if args.engine == "installed":
+        env["ONELOOP_COMPAT_INSTALLED"] = "1"
     cmd = [
         python,
         "-m",
@@ -252,9 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--mode", choices=("sync", "bridged"), default="sync")
     p_run.add_argument(
         "--engine",
-        choices=("oneloop", "stock"),
+        choices=("oneloop", "stock", "installed"),
         default="oneloop",
-        help="oneloop's ENGINE (default) or Django's own, the baseline",
+        help="oneloop's ENGINE (default); Django's own, the baseline; or "
+        "Django's own with oneloop installed (its patches applied, as "
+        '"oneloop" in INSTALLED_APPS does): what a sync user runs',
     )
     p_run.add_argument("--parallel", type=int, default=2)
     p_run.add_argument("--verbosity", type=int, default=1)
@@ -284,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "venv":
         return venv(args)
     if args.command == "run":
-        if args.engine == "stock" and args.mode == "bridged":
+        if args.engine != "oneloop" and args.mode == "bridged":
             parser.error("--mode bridged needs oneloop's ENGINEs")
         return run(args)
     report.write(RESULTS, Path(args.output))

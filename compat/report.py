@@ -13,7 +13,7 @@ __all__ = ["summary_line", "totals", "write"]
 
 _COUNTS = ("run", "passed", "skipped", "expected_failure", "failed", "time")
 _MODE_ORDER = {"sync": 0, "bridged": 1}
-_ENGINE_ORDER = {"stock": 0, "oneloop": 1}
+_ENGINE_ORDER = {"stock": 0, "installed": 1, "oneloop": 2}
 
 
 def _row(label_row: dict[str, Any]) -> dict[str, Any]:

@@ -98,6 +98,12 @@ def uses_oneloop_engines() -> bool:
     return any(supports_bridge(db) for db in settings.DATABASES.values())
 
 
+def wants_oneloop() -> bool:
+    """True when the run installs oneloop: on its ENGINEs, or on Django's
+    with ``--engine installed``."""
+    return uses_oneloop_engines() or os.environ.get("ONELOOP_COMPAT_INSTALLED") == "1"
+
+
 # -- watchdog ------------------------------------------------------------------
 
 
@@ -291,7 +297,7 @@ def _bridged_init_worker(*args: Any) -> None:
 
 def _install_and_init_worker(*args: Any) -> None:
     _init_worker(*args)
-    if uses_oneloop_engines():  # spawned workers set Django up afresh
+    if wants_oneloop():  # spawned workers set Django up afresh
         _install_oneloop()
 
 
@@ -463,7 +469,7 @@ class CompatRunner(DiscoverRunner):
         if connections[DEFAULT_DB_ALIAS].features.gis_enabled:
             for reason, names in deviations.library_failures().items():
                 self._drops.update(dict.fromkeys(names, reason))
-        if uses_oneloop_engines():
+        if wants_oneloop():
             _install_oneloop()
 
     def load_tests_for_label(self, label: str, discover_kwargs: dict) -> Any:

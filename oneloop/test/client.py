@@ -9,9 +9,11 @@ as oneloop's ASGI handler runs it, in its own task, with the sync middleware
 chain and sync views in one bridge greenlet on the loop, and its database
 connections go back to their pools when the response is ready.
 
-``oneloop.install()`` makes Django's clients use them (``PATCHES`` below);
-``ONELOOP = {"SYNC_VIEWS": "thread"}`` keeps Django's stock handlers, as it
-keeps the stock behaviour of the ASGI handler.
+``oneloop.install()`` makes Django's clients use them (``PATCHES`` below).
+They behave as Django's own unless every database uses one of oneloop's
+ENGINEs and ``SYNC_VIEWS`` is ``"greenlet"``: ``ONELOOP = {"SYNC_VIEWS":
+"thread"}`` keeps the stock behaviour, as it does for the ASGI handler, and
+a project that installs oneloop on Django's own ENGINEs tests as stock.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from oneloop import conf
 from oneloop.asgi import ASGIHandler
 from oneloop.bridge import await_, run_sync
 from oneloop.connections import aclose_connections
-from oneloop.patches import orm_sync_to_async
+from oneloop.patches import orm_sync_to_async, sync_code_on_loop
 
 __all__ = ["PATCHES", "AsyncClient", "AsyncClientHandler", "Client", "ClientHandler"]
 
@@ -65,7 +67,9 @@ class ClientHandler(django_client.ClientHandler, ASGIHandler):
         base.BaseHandler.__init__(self)
         self.enforce_csrf_checks = enforce_csrf_checks
         self.sync_views = conf.get("SYNC_VIEWS")
-        self.on_loop = self.sync_views == "greenlet"
+        # Django's own handler unless the project's sync code runs on the
+        # loop: a project on Django's ENGINEs tests as stock Django does.
+        self.on_loop = sync_code_on_loop()
         self.block_warn_ms = None
         self._watched_loop = None
 
@@ -95,7 +99,9 @@ class AsyncClientHandler(django_client.AsyncClientHandler, ASGIHandler):
         base.BaseHandler.__init__(self)
         self.enforce_csrf_checks = enforce_csrf_checks
         self.sync_views = conf.get("SYNC_VIEWS")
-        self.on_loop = self.sync_views == "greenlet"
+        # Django's own handler unless the project's sync code runs on the
+        # loop: a project on Django's ENGINEs tests as stock Django does.
+        self.on_loop = sync_code_on_loop()
         self.block_warn_ms = None
         self._watched_loop = None
 

@@ -1,5 +1,9 @@
 """The middleware chain oneloop builds on the loop, against what Django's
-own does: an async response's ``render()`` and Django's debug lines."""
+own does: an async response's ``render()``, Django's debug lines, and the
+stock chain for a project on Django's own ENGINEs."""
+
+import contextlib
+import warnings
 
 from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpResponse
@@ -77,3 +81,34 @@ class DebugLinesTests(SimpleTestCase):
         self.assertEqual(
             logs.records[0].getMessage(), f"MiddlewareNotUsed: '{HERE}.NotUsed'"
         )
+
+
+@contextlib.contextmanager
+def django_engines():
+    """Settings whose only database uses Django's own ENGINE. Django warns
+    that overriding DATABASES does not reconnect anything: only what oneloop
+    decides from the setting is under test, with no query made."""
+    stock = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Overriding setting DATABASES")
+        with override_settings(DATABASES=stock):
+            yield
+
+
+class StockEngineTests(SimpleTestCase):
+    """A project that installs oneloop on Django's own ENGINEs (for its
+    template, form or mail adapters) tests as stock Django: the clients run
+    views the stock way, not in bridge greenlets."""
+
+    def test_oneloop_engines_serve_views_in_a_bridge(self):
+        self.assertEqual(self.client.get("/where/").json(), {"in_bridge": True})
+
+    def test_django_engine_serves_views_as_stock(self):
+        with django_engines():
+            response = self.client_class().get("/where/")
+        self.assertEqual(response.json(), {"in_bridge": False})
+
+    async def test_django_engine_async_client(self):
+        with django_engines():
+            response = await self.async_client_class().get("/where/")
+        self.assertEqual(response.json(), {"in_bridge": False})

@@ -9,4 +9,5 @@ urlpatterns = [
     path("create/", views.create_author),
     path("setting/", views.setting),
     path("render-fails/", views.render_fails),
+    path("where/", views.where),
 ]

@@ -58,3 +58,8 @@ class _RenderFails(HttpResponse):
 async def render_fails(request: HttpRequest) -> HttpResponse:
     """Async view whose response renders asynchronously, and fails to."""
     return _RenderFails("not rendered")
+
+
+def where(request: HttpRequest) -> JsonResponse:
+    """Whether the view ran in a bridge greenlet; touches no database."""
+    return JsonResponse({"in_bridge": oneloop.in_bridge()})
