@@ -295,10 +295,34 @@ def _bridged_init_worker(*args: Any) -> None:
     _on_worker_loop(run_sync(_install_and_init_worker, *args))
 
 
+# alias -> the test database's serialized contents, as Django's _init_worker
+# left them on the wrappers of the task it ran in.
+_serialized: dict[str, Any] = {}
+
+
+def _remember_serialized() -> None:
+    """Keep what Django set on this task's wrappers for serialized_rollback:
+    after the test databases are made (forked workers inherit it), and after
+    Django's _init_worker (spawned workers get it from the main process)."""
+    for alias in connections:
+        contents = getattr(connections[alias], "_test_serialized_contents", None)
+        if contents is not None:
+            _serialized[alias] = contents
+
+
 def _install_and_init_worker(*args: Any) -> None:
     _init_worker(*args)
     if wants_oneloop():  # spawned workers set Django up afresh
         _install_oneloop()
+    _remember_serialized()
+
+
+def _run_subsuite_in_task(args: tuple[Any, ...]) -> tuple[int, list[Any]]:
+    # Each subsuite's task has wrappers of its own: give them the contents,
+    # which Django's tests read from the wrapper, for serialized_rollback.
+    for alias, contents in _serialized.items():
+        connections[alias]._test_serialized_contents = contents
+    return _run_subsuite(args)
 
 
 def _bridged_run_subsuite(args: tuple[Any, ...]) -> tuple[int, list[Any]]:
@@ -307,7 +331,7 @@ def _bridged_run_subsuite(args: tuple[Any, ...]) -> tuple[int, list[Any]]:
     connections and its class-wide transaction, as in the main process."""
     from oneloop.bridge import run_sync
 
-    return _on_worker_loop(run_sync(_run_subsuite, args))
+    return _on_worker_loop(run_sync(_run_subsuite_in_task, args))
 
 
 class BridgedParallelTestSuite(CompatParallelTestSuite):
@@ -488,6 +512,7 @@ class CompatRunner(DiscoverRunner):
     def setup_databases(self, **kwargs: Any) -> Any:
         old_config = super().setup_databases(**kwargs)
         self._apply_deviations()
+        _remember_serialized()  # before the workers fork: they inherit it
         return old_config
 
     def _apply_deviations(self) -> None:

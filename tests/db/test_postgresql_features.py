@@ -80,6 +80,29 @@ async def test_datetimes_round_trip_with_time_zones():
     assert matched
 
 
+def _session_time_zone() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW TIME ZONE")
+        return cursor.fetchone()[0]
+
+
+def _session_time_zone_in_kathmandu() -> str:
+    # The task has no connection yet when the setting changes, so Django's
+    # ensure_timezone() (which would close the pool) has nothing to run on.
+    with override_settings(USE_TZ=False, TIME_ZONE="Asia/Kathmandu"):
+        return _session_time_zone()
+
+
+async def test_a_pooled_connection_takes_the_time_zone_set_since_it_was_made():
+    def in_a_task(fn):
+        return asyncio.create_task(oneloop.run_sync(fn))
+
+    assert await in_a_task(_session_time_zone) == connection.timezone_name
+    # The same pooled connection, for a task that runs under other settings.
+    assert await in_a_task(_session_time_zone_in_kathmandu) == "Asia/Kathmandu"
+    assert await in_a_task(_session_time_zone) == connection.timezone_name
+
+
 def _copy_of_default(**options) -> Any:
     """A hand-made wrapper for ``default`` with other OPTIONS, as Django's own
     backend tests make them."""

@@ -412,6 +412,20 @@ class DatabaseWrapper(ShieldedCommit, django_pg.DatabaseWrapper):
         self.connection = None
         return None
 
+    def init_connection_state(self) -> None:
+        """Django's, and for a connection from this loop's pool the session
+        time zone made right, as Django's own pool gets it by being closed
+        whenever TIME_ZONE or USE_TZ changes (``ensure_timezone``). A loop's
+        pool can outlive that: Django closes it from the wrapper that sees
+        the change, while a connection made before goes on to a task whose
+        wrapper is new. Reading the session's zone is local (no round trip);
+        it is set only when it differs."""
+        super().init_connection_state()
+        connection = self.connection
+        if isinstance(connection, ConnectionFacade) and connection._pool is not None:
+            if self._configure_timezone(connection) and not self.get_autocommit():
+                connection.commit()
+
     def close_pool(self) -> None:
         """Close the sync pool and this alias's async pools on every loop
         (Django calls it before dropping or cloning a test database)."""
