@@ -32,9 +32,9 @@ from django.db import connections
 from django.http import Http404
 from django.test import testcases as django_testcases
 
-from oneloop import conf
 from oneloop.bridge import await_, in_bridge
 from oneloop.connections import pin
+from oneloop.patches import sync_code_on_loop
 
 __all__ = [
     "PATCHES",
@@ -167,8 +167,9 @@ class LiveServerThread(django_testcases.LiveServerThread):
     (``_MediaFilesHandler`` and the test case's ``static_handler``), so
     their settings are checked, and their URLs served, as in stock Django.
 
-    With ``ONELOOP = {"SYNC_VIEWS": "thread"}``, without uvicorn installed,
-    or in a subclass that customises Django's WSGI server (overrides
+    With ``ONELOOP = {"SYNC_VIEWS": "thread"}``, while any database uses an
+    ENGINE that is not oneloop's, without uvicorn installed, or in a
+    subclass that customises Django's WSGI server (overrides
     ``_create_server()`` or ``server_class``), it is Django's own WSGI live
     server thread.
     """
@@ -177,7 +178,7 @@ class LiveServerThread(django_testcases.LiveServerThread):
         super().__init__(*args, **kwargs)
         self._server: Any = None
         self._stock = (
-            conf.get("SYNC_VIEWS") != "greenlet"
+            not sync_code_on_loop()
             or not _has_uvicorn()
             or _customises_wsgi_server(type(self))
         )

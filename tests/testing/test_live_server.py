@@ -15,6 +15,7 @@ from django.test import testcases as django_testcases
 
 import oneloop.test
 from tests.testapp.models import Author
+from tests.testing.conftest import django_engines
 
 
 def _get(url: str) -> dict:
@@ -124,3 +125,21 @@ class CustomisedWSGIServerTests(SimpleTestCase):
         thread.start()
         thread.join(10)
         self.assertIsInstance(thread.error, RuntimeError)
+
+
+class StockEngineLiveServerTests(SimpleTestCase):
+    """On Django's own ENGINEs the live server is Django's WSGI one, as the
+    test clients are Django's: the project tests as stock Django does."""
+
+    def test_django_engine_gets_djangos_live_server(self):
+        with django_engines():
+            thread = django_testcases.LiveServerThread(
+                "localhost", django_testcases._StaticFilesHandler
+            )
+        self.assertTrue(thread._stock)
+
+    def test_oneloop_engines_get_the_oneloop_live_server(self):
+        thread = django_testcases.LiveServerThread(
+            "localhost", django_testcases._StaticFilesHandler
+        )
+        self.assertFalse(thread._stock)

@@ -2,13 +2,12 @@
 own does: an async response's ``render()``, Django's debug lines, and the
 stock chain for a project on Django's own ENGINEs."""
 
-import contextlib
-import warnings
-
 from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpResponse
 from django.test import SimpleTestCase, override_settings
 from django.utils.decorators import async_only_middleware
+
+from tests.testing.conftest import django_engines
 
 HERE = __name__
 
@@ -81,18 +80,6 @@ class DebugLinesTests(SimpleTestCase):
         self.assertEqual(
             logs.records[0].getMessage(), f"MiddlewareNotUsed: '{HERE}.NotUsed'"
         )
-
-
-@contextlib.contextmanager
-def django_engines():
-    """Settings whose only database uses Django's own ENGINE. Django warns
-    that overriding DATABASES does not reconnect anything: only what oneloop
-    decides from the setting is under test, with no query made."""
-    stock = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Overriding setting DATABASES")
-        with override_settings(DATABASES=stock):
-            yield
 
 
 class StockEngineTests(SimpleTestCase):
