@@ -38,26 +38,29 @@ TARGETS: tuple[tuple[str, str, str, float, str], ...] = (
 
 WHY = {
     "p4_tail": (
-        "every system served by uvicorn on uvloop has the same tail (FastAPI "
-        "too): libuv accepts one connection per loop iteration, so on a loop "
-        "already busy with the first connections' requests the last of wrk's "
-        "50 connections wait up to a second for their first request; the "
-        "P4 tail block below measures it, and the same servers with every "
-        "connection accepted before timing, or on asyncio's loop, stay near 2x"
+        "where the cores are shared (2 workers, PostgreSQL and wrk on 2 "
+        "CPUs) every system's p99 grows, gevent's and FastAPI's too (their "
+        "P4 rows); with a core to itself the one cause left is uvloop's: "
+        "libuv accepts one connection per loop iteration, so a busy loop "
+        "takes wrk's 50 connections one by one, with their first request "
+        "sent and timed (the P4 tail block below measures it)"
     ),
     "p2_gevent": (
-        "the same CPU per request as gevent's, and less of the core used: the "
-        "loop waits for work while gevent's hub runs; not closed in this round"
+        "at one worker gevent serves more at about the same CPU per request: "
+        "oneloop's loop leaves part of its core idle while requests wait, a "
+        "gap not closed in this round (at two workers oneloop leads)"
     ),
-    "p2_fastapi": "see the line above: the CPU per request is the limit",
+    "p2_fastapi": ("FastAPI's CPU per request is the lower one where it leads; see P2"),
     "cpu": (
-        "Django's own request path (middleware, URL resolving, the ORM, the "
-        "template) costs most of it on every Django system here; oneloop's "
-        "share is the bridge and the handler's tasks"
+        "Django's own request path (middleware, URL resolving, the ORM) is "
+        "most of it: gevent-Django, the same Django code with no bridge, "
+        "spends about as much (P2 table); oneloop's own part is a few "
+        "crossings and the handler's tasks"
     ),
     "async_rps": (
-        "an async view runs Django's async middleware adapters and, per ORM "
-        "call, a bridge crossing that a sync view does not"
+        "an async view's ORM call crosses from the loop into a bridge and "
+        "back, which a sync view, already in its greenlet, does not; it shows "
+        "most at P2 and one worker, where a request is one query"
     ),
     "async_cpu": "same cause as the line above",
     "p5": (
@@ -65,11 +68,18 @@ WHY = {
         "greenlet for each request in flight"
     ),
     "p1": (
-        "the psycopg async connection's own cost: raw psycopg async `execute()` "
-        "is slower than its sync `execute()` by about the same amount (table P1)"
+        "oneloop's path, not the driver (raw psycopg's async `execute()` is "
+        "no slower than its sync one here): the crossing into the bridge "
+        "(P7) and every driver call awaited from it through the facade"
     ),
-    "p7": "a greenlet switch pair and a future per crossing",
-    "p3_check": "importing oneloop's app and its checks; within noise when met",
+    "p7": (
+        "a crossing is a greenlet switch there and back plus its result "
+        "handed through the loop"
+    ),
+    "p3_check": (
+        "the gap is inside this run's repeat spread for the measure (P3 "
+        "table): the run cannot tell it from 1.00x"
+    ),
 }
 """Why each target may be missed: the cause found, as far as it is known."""
 
