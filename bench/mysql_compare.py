@@ -25,15 +25,13 @@ docs/benchmarks.md (``bench.publish``); compare systems only within one run.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from typing import Any
 
 from bench.db import Target, choose_target, prepare
 from bench.inproc import measure
-from bench.load import wrk_available
 from bench.servers import SYSTEMS, Server
-from bench.suite import FULL, QUICK, Mode, _log, _scenario_http
+from bench.suite import Mode, _log, _scenario_http, served
 
 P1_SYSTEMS = (
     "stock-sync",
@@ -79,41 +77,28 @@ def p1(mode: Mode, target: Target) -> dict[str, Any]:
 def p2(mode: Mode, target: Target) -> list[dict[str, Any]]:
     """One wrk row per P2 system at :data:`P2_CLIENTS` clients."""
     mode = dataclasses.replace(mode, p2_clients=(P2_CLIENTS,))
-    rows = []
-    for name in P2_SYSTEMS:
-        system = SYSTEMS[name]
-        base = {"system": name, "label": system.label, "config": system.config(1, POOL)}
-        server = Server(system, 1, POOL, target)
-        _log(f"P2 {name}")
-        try:
-            server.start()
-            rows += [{**base, **row} for row in _scenario_http(server, mode, "P2")]
-        except Exception as exc:  # recorded; the other systems still run
-            rows.append({**base, "error": f"{type(exc).__name__}: {exc}"})
-            _log(f"P2 {name}: error {exc}")
-        finally:
-            server.stop()
-    return rows
+    return [row for name in P2_SYSTEMS for row in _p2_system(name, mode, target)]
+
+
+def _p2_system(name: str, mode: Mode, target: Target) -> list[dict[str, Any]]:
+    system = SYSTEMS[name]
+    base = {"system": name, "label": system.label, "config": system.config(1, POOL)}
+    server = Server(system, 1, POOL, target)
+    _log(f"P2 {name}")
+    return served(
+        server,
+        f"P2 {name}",
+        lambda: [{**base, **row} for row in _scenario_http(server, mode, "P2")],
+        lambda error: [{**base, "error": error}],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m bench.mysql_compare``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.mysql_compare", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="the suite's quick durations"
-    )
-    parser.add_argument(
-        "--no-save", action="store_true", help="print only: no results file, no page"
-    )
-    args = parser.parse_args(argv)
-    if not wrk_available():
-        raise SystemExit("wrk is not installed: run `bash bench/setup.sh` first")
-    mode = QUICK if args.quick else FULL
-    target = choose_target("mysql")
     from bench import publish
 
+    mode, save = publish.comparison_mode("python -m bench.mysql_compare", __doc__, argv)
+    target = choose_target("mysql")
     started = publish.begin()
     version = server_version(target)
     _log(f"{mode.name} durations on {version} at {target.host}:{target.port}")
@@ -132,12 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "P1": p1(mode, target),
         "P2": p2(mode, target),
     }
-    if args.no_save:
-        from bench.render.comparisons import render_mysql
-
-        print("\n".join(render_mysql({"machine": started, **data}, "(not saved)")))
-    else:
-        publish.publish("mysql", data, started)
+    publish.finish("mysql", data, started, save)
     return 0
 
 

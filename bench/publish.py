@@ -71,6 +71,41 @@ def publish(kind: str, data: dict[str, Any], machine: dict[str, Any]) -> None:
     )
 
 
+def comparison_mode(prog: str, doc: str, argv: list[str] | None) -> tuple[Any, bool]:
+    """The command line every comparison script takes (``--quick`` for the
+    suite's quick durations, ``--no-save`` to print only): the suite's
+    ``Mode`` to measure with, and whether to save. Refuses to go on without
+    wrk."""
+    import argparse
+
+    from bench.load import wrk_available
+    from bench.suite import FULL, QUICK
+
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="the suite's quick durations"
+    )
+    parser.add_argument(
+        "--no-save", action="store_true", help="print only: no results file, no page"
+    )
+    args = parser.parse_args(argv)
+    if not wrk_available():
+        raise SystemExit("wrk is not installed: run `bash bench/setup.sh` first")
+    return (QUICK if args.quick else FULL), not args.no_save
+
+
+def finish(
+    kind: str, data: dict[str, Any], machine: dict[str, Any], save: bool
+) -> None:
+    """:func:`publish` the results of comparison ``kind``, or (not ``save``)
+    print its table only."""
+    if save:
+        publish(kind, data, machine)
+    else:
+        lines = comparisons.RENDER[kind]({"machine": machine, **data}, "(not saved)")
+        print("\n".join(lines))
+
+
 def replace_block(path: str, name: str, lines: list[str]) -> bool:
     """Replace what lies between ``<!-- bench:NAME:start -->`` and
     ``<!-- bench:NAME:end -->`` in ``path``; False when it has no such block."""

@@ -165,6 +165,25 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def served(
+    server: Server,
+    what: str,
+    work: Callable[[], list[dict[str, Any]]],
+    failed: Callable[[str], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Start ``server`` and return the rows ``work()`` measures on it; when
+    starting or measuring fails, the rows ``failed(message)`` makes (logged:
+    the other systems still run). The server is stopped in either case."""
+    try:
+        server.start()
+        return work()
+    except Exception as exc:
+        _log(f"{what}: error {exc}")
+        return failed(f"{type(exc).__name__}: {exc}")
+    finally:
+        server.stop()
+
+
 def run_inproc(mode: Mode, target: Target) -> dict[str, Any]:
     """P1, P3 (in-process part) and P7."""
     out: dict[str, Any] = {"P1": {}, "P3": {}, "P7": {}}

@@ -27,16 +27,15 @@ docs/benchmarks.md (``bench.publish``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import urllib.request
 from typing import Any
 
 from bench.db import Target, choose_target, prepare
-from bench.load import wrk, wrk_available
+from bench.load import wrk
 from bench.servers import ROOT, SYSTEMS, Server, System
-from bench.suite import FULL, QUICK, Mode, _log, _settle
+from bench.suite import Mode, _log, _settle, served
 
 SYSTEM_NAMES = ("oneloop-sync", "oneloop-async", "fastapi")
 VARIANTS = ("suite", "open first", "asyncio loop")
@@ -80,49 +79,44 @@ def measure(server: ProbedServer, mode: Mode, open_first: bool) -> dict[str, Any
 
 def run_system(name: str, mode: Mode, target: Target) -> list[dict[str, Any]]:
     """The three variants of one system; rows carry their error if any."""
+    return [
+        *_on_loop(name, "uvloop", VARIANTS[:2], mode, target),
+        *_on_loop(name, "asyncio", VARIANTS[2:], mode, target),
+    ]
+
+
+def _on_loop(
+    name: str, loop: str, variants: tuple[str, ...], mode: Mode, target: Target
+) -> list[dict[str, Any]]:
     system = SYSTEMS[name]
-    rows = []
-    for loop, variants in (("uvloop", VARIANTS[:2]), ("asyncio", VARIANTS[2:])):
-        server = ProbedServer(system, loop, target)
-        base = {"system": name, "label": system.label}
-        try:
-            server.start()
-            url = server.url("P4")
-            urllib.request.urlopen(url, timeout=30).close()
-            wrk(url, CLIENTS, mode.warmup)  # warm-up, not recorded
-            for variant in variants:
-                _log(f"P4 tail: {name}, {variant}")
-                row = measure(server, mode, variant == "open first")
-                rows.append({**base, "variant": variant, **row})
-        except Exception as exc:  # recorded; the other systems still run
-            rows += [
-                {**base, "variant": v, "error": f"{type(exc).__name__}: {exc}"}
-                for v in variants
-            ]
-            _log(f"P4 tail {name}: error {exc}")
-        finally:
-            server.stop()
-    return rows
+    server = ProbedServer(system, loop, target)
+    base = {"system": name, "label": system.label}
+
+    def measured() -> list[dict[str, Any]]:
+        url = server.url("P4")
+        urllib.request.urlopen(url, timeout=30).close()
+        wrk(url, CLIENTS, mode.warmup)  # warm-up, not recorded
+        rows = []
+        for variant in variants:
+            _log(f"P4 tail: {name}, {variant}")
+            row = measure(server, mode, variant == "open first")
+            rows.append({**base, "variant": variant, **row})
+        return rows
+
+    return served(
+        server,
+        f"P4 tail {name}",
+        measured,
+        lambda error: [{**base, "variant": v, "error": error} for v in variants],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m bench.tail_compare``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.tail_compare", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="the suite's quick durations"
-    )
-    parser.add_argument(
-        "--no-save", action="store_true", help="print only: no results file, no page"
-    )
-    args = parser.parse_args(argv)
-    if not wrk_available():
-        raise SystemExit("wrk is not installed: run `bash bench/setup.sh` first")
-    mode = QUICK if args.quick else FULL
-    target = choose_target("postgresql")
     from bench import publish
 
+    mode, save = publish.comparison_mode("python -m bench.tail_compare", __doc__, argv)
+    target = choose_target("postgresql")
     started = publish.begin(target)
     prepare(target)
     data = {
@@ -137,12 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             row for name in SYSTEM_NAMES for row in run_system(name, mode, target)
         ],
     }
-    if args.no_save:
-        from bench.render.comparisons import render_tail
-
-        print("\n".join(render_tail({"machine": started, **data}, "(not saved)")))
-    else:
-        publish.publish("tail", data, started)
+    publish.finish("tail", data, started, save)
     return 0
 
 
