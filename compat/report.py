@@ -14,6 +14,7 @@ __all__ = ["summary_line", "totals", "write"]
 _COUNTS = ("run", "passed", "skipped", "expected_failure", "failed", "time")
 _MODE_ORDER = {"sync": 0, "bridged": 1}
 _ENGINE_ORDER = {"stock": 0, "installed": 1, "oneloop": 2}
+_INSTALLED = "Django's ENGINE with oneloop installed"
 
 
 def _row(label_row: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +115,10 @@ def render(runs: list[dict[str, Any]]) -> str:
         "",
         "Every run is compared with the same labels on Django's own ENGINE",
         "(**stock**) on the same machine, so a test that fails on stock Django",
-        "too is not counted against oneloop.",
+        "too is not counted against oneloop. A third run, **installed**",
+        "(`--engine installed`), is Django's own ENGINE with oneloop's patches",
+        'applied, as `"oneloop"` in `INSTALLED_APPS` applies them: what a',
+        "project that installs oneloop and stays on Django's ENGINEs runs.",
         "",
         "The test command (`scripts/test.sh`, which CI runs) runs the CI labels",
         "where the version table below says, and fails on any failure; every",
@@ -225,15 +229,16 @@ def _recorded(runs: list[dict[str, Any]], label_set: str) -> str:
     cells = []
     for data in runs:
         meta = data["meta"]
-        if meta["engine"] != "oneloop" or meta["label_set"] != label_set:
+        if meta["engine"] == "stock" or meta["label_set"] != label_set:
             continue
         base = _baseline(data, runs)
         vs_stock = ""
         if base is not None and totals(base)["passed"]:
             share = 100 * totals(data)["passed"] / totals(base)["passed"]
             vs_stock = f", {share:.2f} % of stock's passes"
+        what = meta["mode"] if meta["engine"] == "oneloop" else _INSTALLED
         cells.append(
-            f"{meta['mode']}: {totals(data)['failed']} failed{vs_stock} "
+            f"{what}: {totals(data)['failed']} failed{vs_stock} "
             f"(Django {meta['django']}, {meta['when']})"
         )
     return "; ".join(cells) or "—"
