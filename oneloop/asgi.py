@@ -165,16 +165,21 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     f"Middleware {path} must have at least one of "
                     f"sync_capable/async_capable set to True."
                 )
-            if not runs_sync and settings.DEBUG:
-                # Django's debug line for the adapter made here: the sync
-                # chain below an async-only middleware runs in a bridge.
-                base.logger.debug(
-                    "Synchronous handler adapted for middleware %s.", path
+            # Below an async-only middleware the sync chain runs in a bridge
+            # (adapt_method_mode, with Django's debug line for the adapter).
+            adapted = (
+                handler
+                if runs_sync
+                else self.adapt_method_mode(
+                    True,
+                    handler,
+                    False,
+                    debug=settings.DEBUG,
+                    name=f"middleware {path}",
                 )
+            )
             try:
-                instance = factory(
-                    handler if runs_sync else bridge_sync_to_async(handler)
-                )
+                instance = factory(adapted)
             except MiddlewareNotUsed as exc:
                 if settings.DEBUG:
                     if str(exc):

@@ -51,6 +51,19 @@ async def _in_request_task(work: Coroutine[Any, Any, T]) -> T:
     return await asyncio.create_task(request_task())
 
 
+def _init_client_handler(handler: ASGIHandler, enforce_csrf_checks: bool) -> None:
+    """What both client handlers set up. Not the ASGI handler's ``__init__``:
+    the chain is loaded at the first request, as Django's client handlers do
+    (``override_settings``). Django's own behaviour unless the project's sync
+    code runs on the loop: a project on Django's ENGINEs tests as stock."""
+    base.BaseHandler.__init__(handler)
+    handler.enforce_csrf_checks = enforce_csrf_checks  # type: ignore[attr-defined]
+    handler.sync_views = conf.get("SYNC_VIEWS")
+    handler.on_loop = sync_code_on_loop()
+    handler.block_warn_ms = None
+    handler._watched_loop = None
+
+
 class ClientHandler(django_client.ClientHandler, ASGIHandler):
     """The handler of ``django.test.Client``: the stock sync client handler,
     run in a bridge greenlet of its own request task, with the middleware
@@ -62,16 +75,7 @@ class ClientHandler(django_client.ClientHandler, ASGIHandler):
     """
 
     def __init__(self, enforce_csrf_checks: bool = True) -> None:
-        # Not the ASGI handler's __init__: the chain is loaded at the first
-        # request, as Django's client handlers do (override_settings).
-        base.BaseHandler.__init__(self)
-        self.enforce_csrf_checks = enforce_csrf_checks
-        self.sync_views = conf.get("SYNC_VIEWS")
-        # Django's own handler unless the project's sync code runs on the
-        # loop: a project on Django's ENGINEs tests as stock Django does.
-        self.on_loop = sync_code_on_loop()
-        self.block_warn_ms = None
-        self._watched_loop = None
+        _init_client_handler(self, enforce_csrf_checks)
 
     def load_middleware(self, is_async: bool = False) -> None:
         # A WSGI-style request: Django's own sync chain, as the stock client
@@ -94,16 +98,7 @@ class AsyncClientHandler(django_client.AsyncClientHandler, ASGIHandler):
     middleware and views are awaited on the loop."""
 
     def __init__(self, enforce_csrf_checks: bool = True) -> None:
-        # Not the ASGI handler's __init__: the chain is loaded at the first
-        # request, as Django's client handlers do (override_settings).
-        base.BaseHandler.__init__(self)
-        self.enforce_csrf_checks = enforce_csrf_checks
-        self.sync_views = conf.get("SYNC_VIEWS")
-        # Django's own handler unless the project's sync code runs on the
-        # loop: a project on Django's ENGINEs tests as stock Django does.
-        self.on_loop = sync_code_on_loop()
-        self.block_warn_ms = None
-        self._watched_loop = None
+        _init_client_handler(self, enforce_csrf_checks)
 
     async def __call__(self, scope: dict[str, Any]) -> HttpResponseBase:  # type: ignore[override]
         """Django's ``AsyncClientHandler.__call__``, in a task of its own.
