@@ -135,6 +135,10 @@ def _fixture_setup(cls: type[TransactionTestCase]) -> None:
     if aliases:
         pinning = _memory_pins[cls] = pin(*aliases)
         pinning.__enter__()
+        # Django runs the first test's fixture setup in setUpClass; when that
+        # test is skipped, no fixture teardown follows it. The pin must not
+        # outlive the class: a later async test would get this connection.
+        cls.addClassCleanup(_release_memory_pin, cls)
 
 
 def _fixture_teardown(self: TransactionTestCase) -> None:
@@ -145,9 +149,13 @@ def _fixture_teardown(self: TransactionTestCase) -> None:
         _close_private_pools()
         _stock_fixture_teardown(self)
     finally:
-        pinning = _memory_pins.pop(type(self), None)
-        if pinning is not None:
-            pinning.__exit__(None, None, None)
+        _release_memory_pin(type(self))
+
+
+def _release_memory_pin(cls: type[TransactionTestCase]) -> None:
+    pinning = _memory_pins.pop(cls, None)
+    if pinning is not None:
+        pinning.__exit__(None, None, None)
 
 
 # -- the live server ----------------------------------------------------------

@@ -4,12 +4,14 @@ in-memory SQLite database is shared instead), and the flush at the end of
 each test still empties the tables."""
 
 import asyncio
+import unittest
 
 from django.db import connections
 from django.test import TransactionTestCase
 
 import oneloop
 from oneloop.connections import pinned
+from oneloop.test.testcases import _memory_pins
 from tests.testapp.models import Author
 
 
@@ -50,3 +52,27 @@ class CommittedDataTests(TransactionTestCase):
         )
         self.assertEqual(response.status_code, 201)
         self.assertEqual(list(Author.objects.values_list("name", flat=True)), ["Eve"])
+
+
+class SkippedClassReleasesItsPinTests(TransactionTestCase):
+    """Django runs a ``TransactionTestCase``'s first fixture setup in
+    ``setUpClass``; when that test is skipped no fixture teardown follows.
+    The pin of an in-memory database taken there must still end with the
+    class, or every later async test on a loop would get that connection."""
+
+    databases = {"default", "memory"}
+
+    def test_nothing_stays_pinned_after_an_all_skipped_class(self):
+        class AllSkipped(TransactionTestCase):
+            databases = {"memory"}
+
+            @unittest.skip("the class is run only for its set-up")
+            def test_skipped(self):
+                pass
+
+        self.assertIsNotNone(pinned("memory"))  # this test's own
+        result = unittest.TestResult()
+        unittest.TestSuite([AllSkipped("test_skipped")]).run(result)
+        self.assertEqual((len(result.skipped), result.errors), (1, []))
+        self.assertNotIn(AllSkipped, _memory_pins)
+        self.assertIsNotNone(pinned("memory"))
