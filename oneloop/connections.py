@@ -107,13 +107,7 @@ class TaskConnectionHandler(ConnectionHandler):
 
     def _loop_shared(self, alias: str) -> Any:
         """The one wrapper every task of this loop uses for ``alias``."""
-        loop = asyncio.get_running_loop()
-        per_loop = _loop_shared.get(loop)
-        if per_loop is None:
-            per_loop = _loop_shared[loop] = {}
-            # Dropped with the loop: close what the garbage collector would
-            # not (an unclosed sqlite3 connection; Python 3.13 warns).
-            weakref.finalize(loop, _discard_open, per_loop.values())
+        per_loop = _shared_on_running_loop()
         conn = per_loop.get(alias)
         if conn is None:
             conn = per_loop[alias] = self.create_connection(alias)
@@ -142,16 +136,54 @@ class TaskConnectionHandler(ConnectionHandler):
             return super().all(initialized_only) if initialized_only else super().all()
         if not initialized_only:
             return [self[alias] for alias in self]
+        if scope is None:
+            return [
+                self[alias]
+                for alias in self
+                if alias in _pins or hasattr(self._connections, alias)
+            ]
+        shared = _loop_shared.get(asyncio.get_running_loop(), {})
         return [
             self[alias]
             for alias in self
-            if alias in _pins
-            or (
-                alias in scope.connections
-                if scope is not None
-                else hasattr(self._connections, alias)
-            )
+            if alias in _pins or alias in scope.connections or alias in shared
         ]
+
+
+def _shared_on_running_loop() -> dict[str, Any]:
+    """alias -> the wrapper every task of the running loop shares."""
+    loop = asyncio.get_running_loop()
+    per_loop = _loop_shared.get(loop)
+    if per_loop is None:
+        per_loop = _loop_shared[loop] = {}
+        # Dropped with the loop: close what the garbage collector would
+        # not (an unclosed sqlite3 connection; Python 3.13 warns).
+        weakref.finalize(loop, _discard_open, per_loop.values())
+    return per_loop
+
+
+@contextlib.contextmanager
+def share_on_loop(wrappers: dict[str, Any]) -> Iterator[None]:
+    """Make every task of the running loop use ``wrappers`` (alias ->
+    wrapper) for the aliases whose database exists once per connection (an
+    in-memory SQLite database), while the block runs.
+
+    The live server's loop gets the test's connections this way, as Django
+    hands them to its live server thread. The wrappers stay their owner's:
+    they are neither closed nor discarded here.
+    """
+    per_loop = _shared_on_running_loop()
+    lent = {
+        alias: wrapper
+        for alias, wrapper in wrappers.items()
+        if _shares_one_connection(wrapper.settings_dict) and alias not in per_loop
+    }
+    per_loop.update(lent)
+    try:
+        yield
+    finally:
+        for alias in lent:
+            del per_loop[alias]
 
 
 def _shares_one_connection(settings_dict: dict[str, Any]) -> bool:

@@ -33,7 +33,7 @@ from django.http import Http404
 from django.test import testcases as django_testcases
 
 from oneloop.bridge import await_, in_bridge
-from oneloop.connections import pin
+from oneloop.connections import pin, share_on_loop
 from oneloop.patches import sync_code_on_loop
 
 __all__ = [
@@ -236,23 +236,26 @@ class LiveServerThread(django_testcases.LiveServerThread):
             timeout_graceful_shutdown=2,
         )
         self._server = server = uvicorn.Server(config)
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            # uvicorn offers a flag, not an event, for "listening".
-            while not server.started and not serving.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.005)
-            if serving.done():
-                serving.result()
-                raise RuntimeError(f"The live server stopped at start-up: {sock}")
-            self.is_ready.set()
-            await serving
-        finally:
-            if not serving.done():
-                server.should_exit = True
-                await asyncio.wait((serving,))
-            sock.close()
-            # The server's pooled connections hold the test database open.
-            await aclose_pools()
+        # Requests are tasks of this loop: an in-memory database's one
+        # connection is the test's, as in Django's live server thread.
+        with share_on_loop(self.connections_override or {}):
+            serving = asyncio.create_task(server.serve(sockets=[sock]))
+            try:
+                # uvicorn offers a flag, not an event, for "listening".
+                while not server.started and not serving.done():  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+                if serving.done():
+                    serving.result()
+                    raise RuntimeError(f"The live server stopped at start-up: {sock}")
+                self.is_ready.set()
+                await serving
+            finally:
+                if not serving.done():
+                    server.should_exit = True
+                    await asyncio.wait((serving,))
+                sock.close()
+                # The server's pooled connections hold the test database open.
+                await aclose_pools()
 
     def terminate(self) -> None:
         if self._stock:

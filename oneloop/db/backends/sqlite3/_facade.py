@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from oneloop.bridge import await_
+from oneloop.bridge import await_, in_bridge
 
 
 class SQLiteThread:
@@ -26,9 +26,20 @@ class SQLiteThread:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="oneloop-sqlite")
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run ``fn`` in the thread; the bridge greenlet waits, the loop runs."""
-        future = self._executor.submit(fn, *args, **kwargs)
-        return await_(asyncio.wrap_future(future))
+        """Run ``fn`` in the thread; the bridge greenlet waits, the loop runs.
+
+        Outside a bridge (a wrapper shared with another thread, as Django
+        allows with ``inc_thread_sharing()``) ``await_`` decides: a thread
+        with no loop waits, a loop's own thread gets ``MissingBridge``, and
+        then ``fn`` never ran."""
+        if in_bridge():
+            return await_(
+                asyncio.wrap_future(self._executor.submit(fn, *args, **kwargs))
+            )
+        return await_(self._run(fn, *args, **kwargs))
+
+    async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.wrap_future(self._executor.submit(fn, *args, **kwargs))
 
     def stop(self) -> None:
         self._executor.shutdown(wait=False)
