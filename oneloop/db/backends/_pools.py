@@ -85,14 +85,21 @@ class PoolLifecycle:
         # Wait for min_size connections now: a pool still connecting in the
         # background when the loop shuts down would delay the shutdown.
         await self._fill()
-        self._keeper = self._close_at_shutdown()
+        self._keeper = _close_at_shutdown(weakref.ref(self))
         await self._keeper.asend(None)
 
-    async def _close_at_shutdown(self) -> Any:
-        try:
-            yield
-        finally:
-            await self.aclose()
+
+async def _close_at_shutdown(pool: weakref.ref[PoolLifecycle]) -> Any:
+    """Closes the pool when the loop shuts down. It holds the pool weakly: a
+    pool dropped earlier (closed by ``close_alias_pools``) is freed with its
+    keeper, instead of being brought back by the loop's async-generator
+    finalizer and freed later, in the middle of some other work."""
+    try:
+        yield
+    finally:
+        alive = pool()
+        if alive is not None:
+            await alive.aclose()
 
 
 # event loop -> alias -> pool.
