@@ -50,6 +50,7 @@ __all__ = [
     "close_idle_connections",
     "pin",
     "pinned",
+    "share_on_loop",
 ]
 
 logger = logging.getLogger("oneloop.connections")
