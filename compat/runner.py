@@ -520,8 +520,7 @@ class CompatRunner(DiscoverRunner):
         so they inherit the marks), and record each with its reason: the
         ENGINE's own (``oneloop.db.backends._deviations``, what its features
         list as ``django_test_skips`` / ``django_test_expected_failures``) in
-        every mode (but those that only arise outside a bridge, in bridged
-        mode), and ``compat.deviations``' bridged lists in bridged mode.
+        every mode, and ``compat.deviations``' bridged lists in bridged mode.
         Marking here does not rely on Django's own marking, which these runs
         did not apply."""
         from oneloop.db.backends import _deviations, supports_bridge
@@ -537,7 +536,6 @@ class CompatRunner(DiscoverRunner):
         xfails = [
             (r, n, "backend features")
             for r, n in _deviations.EXPECTED_FAILURES[vendor].items()
-            if MODE != "bridged" or r not in _deviations.OUTSIDE_A_BRIDGE_ONLY
         ]
         if MODE == "bridged":
             skips += [

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import weakref
 from asyncio import _get_running_loop
 from collections.abc import Iterator
@@ -62,8 +63,33 @@ _closing: set[asyncio.Task] = set()
 _loop_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]]
 _loop_shared = weakref.WeakKeyDictionary()
 
-# alias -> [wrapper every task uses, how many pin() blocks hold it]
-_pins: dict[str, list[Any]] = {}
+
+class _Pin:
+    """An alias's pinned wrapper: which thread owns it, how many ``pin()``
+    blocks hold it, and whether the pin shared it with other threads."""
+
+    __slots__ = ("holders", "owner", "shared", "wrapper")
+
+    def __init__(self, wrapper: Any) -> None:
+        self.wrapper = wrapper
+        self.owner = threading.get_ident()
+        self.holders = 1
+        self.shared = False
+
+    def use(self) -> Any:
+        """The wrapper, for the calling thread. Shared with other threads
+        (``inc_thread_sharing()``) the first time one of them uses it, not
+        before: until then the pin leaves the wrapper as Django made it."""
+        if not self.shared and threading.get_ident() != self.owner:
+            with _sharing:
+                if not self.shared:
+                    self.wrapper.inc_thread_sharing()
+                    self.shared = True
+        return self.wrapper
+
+
+_pins: dict[str, _Pin] = {}
+_sharing = threading.Lock()
 
 
 class TaskConnectionHandler(ConnectionHandler):
@@ -76,7 +102,7 @@ class TaskConnectionHandler(ConnectionHandler):
             if _pins and alias in _pins and _get_running_loop() is not None:
                 # Async code on a loop (an ``async def`` test) sees the test's
                 # pinned connection, as code in its bridges does.
-                return _pins[alias][0]
+                return _pins[alias].use()
             return ConnectionHandler.__getitem__(self, alias)
         try:
             return scope.connections[alias]
@@ -86,7 +112,7 @@ class TaskConnectionHandler(ConnectionHandler):
     def _task_connection(self, scope: TaskScope, alias: str) -> Any:
         pinned_to = _pins.get(alias)
         if pinned_to is not None:
-            return pinned_to[0]
+            return pinned_to.use()
         parent = scope.parent
         while parent is not None:
             shared = parent.connections.get(alias)
@@ -218,29 +244,29 @@ def pin(*aliases: str) -> Iterator[None]:
     for alias in names:
         entry = _pins.get(alias)
         if entry is None:
-            wrapper = ConnectionHandler.__getitem__(django_connections, alias)
-            wrapper.inc_thread_sharing()
-            _pins[alias] = [wrapper, 1]
+            _pins[alias] = _Pin(
+                ConnectionHandler.__getitem__(django_connections, alias)
+            )
         else:
-            entry[1] += 1
+            entry.holders += 1
     try:
         yield
     finally:
         for alias in names:
             entry = _pins[alias]
-            entry[1] -= 1
-            if not entry[1]:
+            entry.holders -= 1
+            if not entry.holders:
                 del _pins[alias]
                 # Code in the block may have released the sharing itself
                 # (Django's ThreadTests do): never go below zero.
-                if entry[0].allow_thread_sharing:
-                    entry[0].dec_thread_sharing()
+                if entry.shared and entry.wrapper.allow_thread_sharing:
+                    entry.wrapper.dec_thread_sharing()
 
 
 def pinned(alias: str) -> Any:
     """The wrapper ``alias`` is pinned to now, or ``None``."""
     entry = _pins.get(alias)
-    return entry[0] if entry is not None else None
+    return entry.wrapper if entry is not None else None
 
 
 def _close_wrappers(wrappers: list[Any]) -> None:

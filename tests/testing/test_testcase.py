@@ -134,3 +134,29 @@ class IsolationTests(TestCase):
         self.assertEqual(Author.objects.count(), 0)
         self.client.post("/create/", {"name": "Dora"}, content_type="application/json")
         self.assertEqual(list(Author.objects.values_list("name", flat=True)), ["Dora"])
+
+
+class PinnedConnectionSharingTests(TestCase):
+    """The pinned connection is shared with another thread only once a task
+    on another thread uses it: until then it is the wrapper Django made,
+    and Django's own thread-sharing rules and counts hold (its
+    ``backends.tests.ThreadTests``)."""
+
+    def test_shared_when_another_thread_uses_it(self):
+        wrapper = connections["default"]
+        self.assertIs(pinned("default"), wrapper)
+        self.assertIs(wrapper.allow_thread_sharing, False)
+
+        used = []
+
+        def another_thread_with_a_loop():
+            async def request():
+                used.append(await oneloop.run_sync(lambda: connections["default"]))
+
+            asyncio.run(request())
+
+        thread = threading.Thread(target=another_thread_with_a_loop)
+        thread.start()
+        thread.join()
+        self.assertEqual(used, [wrapper])
+        self.assertIs(wrapper.allow_thread_sharing, True)

@@ -117,27 +117,8 @@ _EVERY_VENDOR = {
     _REQUEST_CONTEXT: _REQUEST_CONTEXT_TESTS,
     _NO_ADAPTER: _NO_ADAPTER_TESTS,
 }
-# An in-memory test database exists once per connection, so while a
-# TransactionTestCase test runs its connection is pinned and shared with
-# every thread (async tests run on another thread): these tests assert that
-# the connection refuses to be shared. A test that runs in a bridge takes no
-# pin (its loop's tasks share one connection already), so in a bridge they
-# pass.
-_PINNED_IN_MEMORY = (
-    "an in-memory test database's connection is shared with every thread"
-)
-OUTSIDE_A_BRIDGE_ONLY = {_PINNED_IN_MEMORY}
-
 EXPECTED_FAILURES: dict[str, dict[str, set[str]]] = {
-    "postgresql": _EVERY_VENDOR,
-    "mysql": _EVERY_VENDOR,
-    "sqlite": {
-        **_EVERY_VENDOR,
-        _PINNED_IN_MEMORY: {
-            "backends.tests.ThreadTests.test_pass_connection_between_threads",
-            "backends.tests.ThreadTests.test_thread_sharing_count",
-        },
-    },
+    vendor: _EVERY_VENDOR for vendor in ("postgresql", "sqlite", "mysql")
 }
 
 
