@@ -155,12 +155,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _commit() -> str:
     """The checked-out commit of this repository, with ``+changes`` when the
-    work tree differs from it: which code a recorded run ran."""
+    work tree differs from it: which code a recorded run ran. Results and
+    docs not committed yet (earlier runs' records) are not code."""
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
+        [
+            *("git", "status", "--porcelain", "--untracked-files=no", "--"),
+            *(".", ":!compat/results", ":!docs", ":!bench/results"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
